@@ -1,0 +1,56 @@
+/**
+ * The `medledger` command tree (commander), and runCli, which maps every outcome to one exit status:
+ * 0 verified, 1 refused (the input does not verify or is malformed), 2 usage (bad options or arguments,
+ * an invalid key, an unreadable file). See docs/cli.md.
+ */
+import { Command, CommanderError } from "commander";
+import type { CryptoSuite } from "../core/crypto/suite.ts";
+import type { CliIo } from "./io.ts";
+import { EXIT_OK, EXIT_USAGE, reportError, type CliContext } from "./report.ts";
+import { registerTlogCommands } from "./tlog.ts";
+
+/** Build the command tree for one run. */
+export function createProgram(ctx: CliContext, json: boolean): Command {
+  const program = new Command("medledger");
+  program
+    .description("medledger: a verifiable ledger of medical records (C2SP checkpoints, witnesses, proofs)")
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => ctx.io.writeOut(text),
+      writeErr: (text) => ctx.io.writeErr(text),
+      // With --json, usage errors become the JSON document written by runCli instead.
+      outputError: (text, write) => {
+        if (!json) write(text);
+      },
+    })
+    .showHelpAfterError("(run with --help for usage)");
+  registerTlogCommands(program, ctx);
+  return program;
+}
+
+/** Run the CLI on arguments (without "node" and the script) and return the exit status. */
+export async function runCli(argv: readonly string[], io: CliIo, crypto: CryptoSuite): Promise<number> {
+  const ctx: CliContext = { io, crypto, exitCode: EXIT_OK };
+  const json = argv.includes("--json");
+  const program = createProgram(ctx, json);
+  try {
+    await program.parseAsync([...argv], { from: "user" });
+    return ctx.exitCode;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      if (err.code === "commander.helpDisplayed" || err.code === "commander.version") return EXIT_OK;
+      if (json)
+        io.out(
+          JSON.stringify({
+            ok: false,
+            code: "INVALID_ARGUMENT",
+            message: err.message.replace(/^error: /, ""),
+            exitCode: EXIT_USAGE,
+          }),
+        );
+      return EXIT_USAGE;
+    }
+    reportError(ctx, json, err);
+    return ctx.exitCode;
+  }
+}
