@@ -7,6 +7,7 @@ import { Command, CommanderError } from "commander";
 import type { CryptoSuite } from "../core/crypto/suite.ts";
 import type { CliIo } from "./io.ts";
 import { EXIT_OK, EXIT_USAGE, reportError, type CliContext } from "./report.ts";
+import { registerDemoCommand } from "./demo.ts";
 import { registerTlogCommands } from "./tlog.ts";
 
 /** Build the command tree for one run. */
@@ -25,6 +26,7 @@ export function createProgram(ctx: CliContext, json: boolean): Command {
     })
     .showHelpAfterError("(run with --help for usage)");
   registerTlogCommands(program, ctx);
+  registerDemoCommand(program, ctx, runCli);
   return program;
 }
 

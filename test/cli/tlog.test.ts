@@ -4,41 +4,18 @@
  * the JSON document and the exit status (0 verified, 1 refused, 2 usage) of every case.
  */
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, before, describe, it } from "node:test";
-import { fileURLToPath } from "node:url";
 import { toBase64, utf8 } from "../../src/core/encoding/bytes.ts";
 import { MerkleTree } from "../../src/core/merkle/tree.ts";
 import { parseNote } from "../../src/core/note/signed-note.ts";
 import { createTlogProof, formatHashLines } from "../../src/core/note/tlog-proof.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
+import { medledger, type Run } from "./run.ts";
 import { TESSERA_LOG_VKEY, tesseraCheckpoint, tesseraEntries } from "../unit/support/tessera.ts";
-
-const ROOT = fileURLToPath(new URL("../../", import.meta.url));
-const MAIN = fileURLToPath(new URL("../../src/cli/main.ts", import.meta.url));
 const ROOT15 = "rKbDipCvhuX1GZ7g5BBe8sA6BbJ7ja/1nk427v383cs=";
-
-interface Run {
-  readonly status: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Run `medledger ARGS` as a child process and collect its output. */
-function medledger(...args: string[]): Promise<Run> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, ...args], { cwd: ROOT });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.setEncoding("utf8").on("data", (d: string) => (stdout += d));
-    child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
-    child.on("error", reject);
-    child.on("close", (status) => resolve({ status, stdout, stderr }));
-  });
-}
 
 function assertOk(run: Run, prefix: string): void {
   assert.equal(run.status, 0, `exit ${run.status}: ${run.stderr}`);
