@@ -90,7 +90,7 @@ async function demoCommand(ctx: CliContext, run: RunCli, opts: DemoOptions): Pro
     await writeFile(file(`witness-${i + 1}.vkey`), `${k.verifierKey}\n`);
 
   // 2. The log: append entries; the first half ends with an older checkpoint, all of them with the newer.
-  const tree = MerkleTree.create(crypto.sha256);
+  const tree = MerkleTree.create((data) => crypto.sha256(data));
   const entries: Uint8Array[] = [];
   const oldSize = Math.floor(opts.entries / 2);
   const cosigned = async (size: bigint): Promise<string> => {
