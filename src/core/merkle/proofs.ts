@@ -12,7 +12,7 @@ import { LedgerError } from "../errors.ts";
 import { HASH_LENGTH, emptyTreeHash, nodeHash } from "./hash.ts";
 import type { Sha256 } from "./hash.ts";
 
-/** The most hashes an inclusion proof may carry: a tree of at most 2^64 - 1 leaves is at most 64 levels high. */
+/** The most hashes an inclusion proof may carry: a tree of < 2^64 leaves is at most 64 levels high. */
 export const MAX_PROOF_HASHES = 64;
 
 /**
@@ -39,7 +39,7 @@ export interface MerkleNodeReader {
   getMany?(ids: readonly NodeId[]): readonly (Uint8Array | undefined)[];
 }
 
-/** A leaf range [start, end) of the tree whose Merkle Tree Hash (RFC 9162 section 2.1.1) is a proof element. */
+/** A leaf range [start, end) whose Merkle Tree Hash (RFC 9162 section 2.1.1) is a proof element. */
 export type LeafRange = readonly [start: bigint, end: bigint];
 
 /** The inputs of an inclusion proof check (RFC 9162 section 2.1.3.2). */
@@ -169,8 +169,6 @@ export function verifyConsistency(sha: Sha256, check: ConsistencyCheck): Uint8Ar
   const { size1, size2, root1, root2, proof } = check;
   checkTreeSize("size1", size1);
   checkTreeSize("size2", size2);
-  checkHash("root1", root1);
-  checkHash("root2", root2);
   checkProof(proof, MAX_CONSISTENCY_PROOF_HASHES);
   if (size1 > size2) {
     throw new LedgerError("INVALID_ARGUMENT", `size1 ${size1} is greater than size2 ${size2}`);
@@ -182,8 +180,13 @@ export function verifyConsistency(sha: Sha256, check: ConsistencyCheck): Uint8Ar
     );
   }
   if (size1 === size2) {
+    // Equal sizes compare the roots as given, whatever their length, as the reference implementation
+    // (transparency-dev/merkle) does and its vectors expect: nothing is hashed, so nothing can be forged.
     if (proof.length !== 0) {
       throw new LedgerError("PROOF_INVALID", "consistency proof between equal sizes must be empty");
+    }
+    if (!(root1 instanceof Uint8Array) || !(root2 instanceof Uint8Array)) {
+      throw new LedgerError("MALFORMED_INPUT", "roots must be byte arrays");
     }
     if (!bytesEqual(root1, root2)) {
       throw new LedgerError("PROOF_INVALID", `two different roots for the same tree size ${size1}`);
@@ -191,6 +194,8 @@ export function verifyConsistency(sha: Sha256, check: ConsistencyCheck): Uint8Ar
     return root2;
   }
 
+  checkHash("root1", root1);
+  checkHash("root2", root2);
   // Step 1.
   if (proof.length === 0) {
     throw new LedgerError("PROOF_INVALID", "consistency proof is empty");
@@ -268,8 +273,8 @@ export function verifyConsistency(sha: Sha256, check: ConsistencyCheck): Uint8Ar
 // ---------------------------------------------------------------------------------------------------------
 
 /**
- * RFC 9162 section 2.1.3.1 PATH(m, D[n]): the leaf ranges whose Merkle Tree Hashes form the inclusion proof of
- * leaf `index` in a tree of `size` leaves, lowest level first. The RFC recursion, unrolled top-down.
+ * RFC 9162 section 2.1.3.1 PATH(m, D[n]): the leaf ranges whose Merkle Tree Hashes form the inclusion
+ * proof of leaf `index` in a tree of `size` leaves, lowest level first. The RFC recursion, unrolled top-down.
  */
 export function inclusionProofRanges(index: bigint, size: bigint): LeafRange[] {
   checkTreeSize("tree size", size);
@@ -383,7 +388,7 @@ export function hashRanges(
   return out;
 }
 
-/** RFC 9162 section 2.1.1: the root MTH(D[size]) of the first `size` leaves, from O(log size) stored nodes. */
+/** RFC 9162 section 2.1.1: the root MTH(D[size]) of the first `size` leaves, from O(log size) nodes. */
 export function rootFromNodes(sha: Sha256, reader: MerkleNodeReader, size: bigint): Uint8Array {
   checkTreeSize("tree size", size);
   if (size === 0n) return emptyTreeHash(sha);
@@ -400,7 +405,7 @@ export function inclusionProofFromNodes(
   return hashRanges(sha, reader, inclusionProofRanges(index, size));
 }
 
-/** RFC 9162 section 2.1.4.1: the consistency proof from the tree of size1 leaves to the tree of size2 leaves. */
+/** RFC 9162 section 2.1.4.1: the consistency proof from the tree of size1 leaves to that of size2. */
 export function consistencyProofFromNodes(
   sha: Sha256,
   reader: MerkleNodeReader,

@@ -62,18 +62,21 @@ export class MemoryNodeStore implements MerkleNodeStore {
     if (this.has(level, i)) {
       for (let b = 0; b < HASH_LENGTH; b++) {
         if (slab[at + b] !== hash[b]) {
-          throw new LedgerError("INCONSISTENT_TREE", `node (level ${level}, index ${index}) is already stored`);
+          throw new LedgerError(
+            "INCONSISTENT_TREE",
+            `node (level ${level}, index ${index}) is already stored`,
+          );
         }
       }
       return;
     }
     slab.set(hash, at);
     // Slot numbers stay below 2^53 / 32, so they are divided here, not shifted.
-    this.present[level]![Math.floor(i / 8)]! |= 1 << i % 8;
+    this.present[level]![Math.floor(i / 8)]! |= 1 << (i % 8);
   }
 
   private has(level: number, i: number): boolean {
-    return (this.present[level]![Math.floor(i / 8)]! & (1 << i % 8)) !== 0;
+    return (this.present[level]![Math.floor(i / 8)]! & (1 << (i % 8))) !== 0;
   }
 
   private grow(level: number, slots: number): Uint8Array {
@@ -89,7 +92,9 @@ export class MemoryNodeStore implements MerkleNodeStore {
       grown = new Uint8Array(capacity * HASH_LENGTH);
       bits = new Uint8Array(capacity / 8);
     } catch (cause) {
-      throw new LedgerError("TOO_LARGE", `cannot hold ${capacity} nodes of level ${level} in memory`, { cause });
+      throw new LedgerError("TOO_LARGE", `cannot hold ${capacity} nodes of level ${level} in memory`, {
+        cause,
+      });
     }
     grown.set(this.slabs[level]!);
     bits.set(this.present[level]!);
@@ -177,7 +182,7 @@ export class MerkleTree {
     return first;
   }
 
-  /** RFC 9162 section 2.1.1: the current root, from the frontier in O(log n) hashes (cached until the next append). */
+  /** RFC 9162 section 2.1.1: the current root, folded from the frontier (cached until the next append). */
   root(): Uint8Array {
     if (this.cachedRoot === undefined) {
       const f = this.frontier;
@@ -188,7 +193,7 @@ export class MerkleTree {
     return copy(this.cachedRoot);
   }
 
-  /** The root of the tree as it was at `size` leaves (any size up to the current one), from O(log n) nodes. */
+  /** The root of the tree as it was at `size` leaves (any size up to now), from O(log n) stored nodes. */
   rootAt(size: bigint): Uint8Array {
     this.checkSize(size);
     if (size === this.size) return this.root();
