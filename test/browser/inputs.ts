@@ -1,0 +1,233 @@
+/**
+ * The Node side of the browser test's input: the published vectors read from test/vectors, and artefacts
+ * made with the node suite (a signed note, key envelopes, a key file, a patient index) for the page to
+ * verify or open. Also what the page must have run: the number of cases per group.
+ */
+import { readFileSync, readdirSync } from "node:fs";
+import { join, relative } from "node:path";
+import { fileURLToPath } from "node:url";
+import { encodeEnvelope, envelopeToJson, sealEnvelope } from "../../src/core/crypto/envelope.ts";
+import { createKeyFile, encodeKeyFile, generateKeyFileKeys } from "../../src/core/crypto/keyfile.ts";
+import type { KeyPair } from "../../src/core/crypto/suite.ts";
+import { fromHex, toBase64, toHex, utf8 } from "../../src/core/encoding/bytes.ts";
+import { canonicalBytes, canonicalize, parseJson } from "../../src/core/encoding/jcs.ts";
+import { generateNoteKey, parseNoteSignerKey, signNote } from "../../src/core/note/signed-note.ts";
+import { MemoryIndexStore, PatientIndex, patientIndexKey } from "../../src/core/patient-index/index.ts";
+import { nodeCrypto } from "../../src/platform/node-crypto.ts";
+import { TESSERA_LOG_VKEY, TESSERA_ORIGIN, tesseraEntries, tesseraPath } from "../unit/support/tessera.ts";
+import type { BrowserInput, Ed25519Vector, Group, HpkeVector, MerkleProbe } from "./protocol.ts";
+
+const VECTORS = fileURLToPath(new URL("../vectors/", import.meta.url));
+
+/** RFC 8032 section 7.1, TEST 1 to TEST 3 (the unit tests hold the node suite to the same). */
+const ED25519_VECTORS: readonly Ed25519Vector[] = [
+  {
+    name: "TEST 1",
+    secret: "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+    public: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a",
+    message: "",
+    signature:
+      "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b",
+  },
+  {
+    name: "TEST 2",
+    secret: "4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+    public: "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c",
+    message: "72",
+    signature:
+      "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00",
+  },
+  {
+    name: "TEST 3",
+    secret: "c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+    public: "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025",
+    message: "af82",
+    signature:
+      "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a",
+  },
+];
+
+/** JSON texts whose RFC 8785 form the page must give exactly as Node does. */
+const JCS_TEXTS: readonly string[] = [
+  // RFC 8785 section 3.2.2 (without 1E30, which is outside the safe-integer range we accept).
+  '{\n  "numbers": [333333333.33333329, 4.50, 2e-3, 0.000000000000000000000000001],\n' +
+    '  "string": "\\u20ac$\\u000F\\u000aA\'\\u0042\\u0022\\u005c\\\\\\"\\/",\n' +
+    '  "literals": [null, true, false]\n}',
+  // RFC 8785 section 3.2.3: members sorted by UTF-16 code units.
+  '{"\\u20ac":"Euro Sign","\\r":"Carriage Return","\\ufb33":"Hebrew Letter Dalet With Dagesh",' +
+    '"1":"One","\\ud83d\\ude00":"Emoji: Grinning Face","\\u0080":"Control",' +
+    '"\\u00f6":"Latin Small Letter O With Diaeresis"}',
+  // RFC 8785 appendix B numbers within the safe range.
+  "[0, -0, 5e-324, -5e-324, 2.2250738585072014e-308, 9007199254740991, -9007199254740991, 0.000001, " +
+    "9.999999999999997e-7, 123456789012345.6, 1e-7, 100]",
+  '{"ctrl":"\\u0000\\u001f\\u007f","line":"\\u2028","nfd":"e\\u0301","raw":"é☃😀"}',
+  '[{"b":[],"a":{},"c":[[[]]]},null,true,false,"",{"":""}]',
+  '{"__proto__":{"polluted":true},"constructor":1}',
+];
+
+/** Eight patients, as in the patient-index regression vector of test/unit/patient-index.test.ts. */
+const PATIENTS = Array.from({ length: 8 }, (_, i) => ({
+  id: `patient-${i}`,
+  head: toHex(nodeCrypto.sha256(utf8(`head-${i}`))),
+  length: i + 1,
+}));
+
+/** The regression root of those eight patients (test/unit/patient-index.test.ts). */
+export const PATIENT_INDEX_ROOT = "254c23fbe3fc90494ef6d7af38ccb09b2263bc2864ac86cae267f1836a41cd50";
+
+function walkJson(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true })
+    .flatMap((e) =>
+      e.isDirectory() ? walkJson(join(dir, e.name)) : e.name.endsWith(".json") ? [join(dir, e.name)] : [],
+    )
+    .sort();
+}
+
+/**
+ * The transparency-dev/merkle probes. Sizes and indices are uint64 (some are 2^64 - 1): they are read as
+ * text, before JSON.parse would round them to doubles.
+ */
+function merkleProbes(): MerkleProbe[] {
+  const root = join(VECTORS, "merkle", "testdata");
+  return (["inclusion", "consistency"] as const).flatMap((kind) =>
+    walkJson(join(root, kind)).map((file) => {
+      const text = readFileSync(file, "utf8").replace(
+        /"(leafIdx|treeSize|size1|size2)":\s*(\d+)/g,
+        '"$1": "$2"',
+      );
+      const probe = JSON.parse(text) as Record<string, unknown>;
+      return { ...probe, kind, name: relative(root, file) } as MerkleProbe;
+    }),
+  );
+}
+
+/** Every signed checkpoint of the Tessera test log: checkpoint.0 .. checkpoint.15 and the latest. */
+function tesseraCheckpoints(): BrowserInput["tessera"]["checkpoints"] {
+  return readdirSync(tesseraPath("."))
+    .filter((name) => /^checkpoint(\.\d+)?$/.test(name))
+    .sort()
+    .map((name) => {
+      const text = readFileSync(tesseraPath(name), "utf8");
+      return { name, size: Number(text.split("\n")[1]), text };
+    });
+}
+
+/** What Node keeps to check the page's artefacts. */
+export interface NodeSide {
+  /** The recipient the page seals an envelope to. */
+  readonly recipient: KeyPair;
+  readonly envelopeBinding: { readonly info: Uint8Array; readonly aad: Uint8Array };
+}
+
+/** Build the page's input: vectors from test/vectors, artefacts from the node suite. */
+export async function buildInput(): Promise<{ input: BrowserInput; node: NodeSide }> {
+  const hpke = (
+    JSON.parse(readFileSync(join(VECTORS, "hpke", "rfc9180-x25519-base.json"), "utf8")) as {
+      vectors: HpkeVector[];
+    }
+  ).vectors;
+  const notes = (
+    JSON.parse(readFileSync(join(VECTORS, "signed-note", "notes.json"), "utf8")) as {
+      valid: BrowserInput["notes"];
+    }
+  ).valid;
+
+  const noteKey = await generateNoteKey(nodeCrypto, "node.medledger.example/test");
+  const note = await signNote("signed by the node suite\n", [
+    await parseNoteSignerKey(nodeCrypto, noteKey.signerKey),
+  ]);
+
+  const pageRecipient = await nodeCrypto.x25519Generate();
+  const dataKey = nodeCrypto.randomBytes(32);
+  const binding = { info: utf8("reader: the browser"), aad: utf8("entry header") };
+  const envelope = await sealEnvelope(nodeCrypto, pageRecipient.publicKey, dataKey, binding);
+
+  const recipient = await nodeCrypto.x25519Generate();
+  const envelopeBinding = { info: utf8("reader: node"), aad: utf8("another entry header") };
+
+  const passphrase = "correct horse battery staple";
+  const keys = await generateKeyFileKeys(nodeCrypto, "org", "clinic");
+  const keyFile = await createKeyFile(
+    nodeCrypto,
+    {
+      kind: "org",
+      label: keys.label,
+      signingSecretKey: keys.signing.secretKey,
+      encryptionSecretKey: keys.encryption.secretKey,
+    },
+    passphrase,
+    { kdf: { N: 1024, r: 8, p: 1 }, allowWeakKdf: true },
+  );
+
+  const sha = (data: Uint8Array) => nodeCrypto.sha256(data);
+  const index = new PatientIndex(sha, new MemoryIndexStore());
+  index.update(
+    PATIENTS.map((p) => ({
+      key: patientIndexKey(sha, p.id),
+      value: { head: fromHex(p.head), length: p.length },
+    })),
+  );
+
+  const input: BrowserInput = {
+    hpke,
+    ed25519: ED25519_VECTORS,
+    notes,
+    tessera: {
+      origin: TESSERA_ORIGIN,
+      verifierKey: TESSERA_LOG_VKEY,
+      entries: tesseraEntries().map((e) => toHex(e)),
+      checkpoints: tesseraCheckpoints(),
+    },
+    merkle: merkleProbes(),
+    jcs: JCS_TEXTS.map((text) => ({
+      text,
+      canonical: canonicalize(parseJson(text)),
+      bytes: toHex(canonicalBytes(parseJson(text))),
+    })),
+    fromNode: {
+      note,
+      noteVerifierKey: noteKey.verifierKey,
+      textToSign: "signed in the browser\n",
+      envelope: {
+        recipientSecret: toHex(pageRecipient.secretKey),
+        binary: toHex(encodeEnvelope(envelope)),
+        json: JSON.stringify(envelopeToJson(envelope)),
+        info: toHex(binding.info),
+        aad: toHex(binding.aad),
+        dataKey: toHex(dataKey),
+      },
+      recipientPublic: toHex(recipient.publicKey),
+      envelopeInfo: toHex(envelopeBinding.info),
+      envelopeAad: toHex(envelopeBinding.aad),
+      keyFile: encodeKeyFile(keyFile),
+      passphrase,
+      keyFileSigningPublic: toBase64(keys.signing.publicKey),
+      keyFileEncryptionPublic: toBase64(keys.encryption.publicKey),
+    },
+    patientIndex: {
+      patients: PATIENTS,
+      absent: ["patient-8", "patient-9", "nobody"],
+      root: toHex(index.root),
+    },
+  };
+  return { input, node: { recipient, envelopeBinding } };
+}
+
+/** How many cases each group of test/browser/entry.ts runs for this input. */
+export function expectedCases(input: BrowserInput): Record<Group, number> {
+  return {
+    // DeriveKeyPair, Encap/Decap, KeySchedule, single-shot, and one per listed encryption.
+    hpke: input.hpke.reduce((n, v) => n + 4 + v.encryptions.length, 0),
+    ed25519: 2 * input.ed25519.length,
+    // Each vector verified and refused when changed; Node's note verified; a note signed for Node.
+    "signed-note": 2 * input.notes.length + 2,
+    checkpoint: 2 * input.tessera.checkpoints.length,
+    "tlog-proof": input.tessera.entries.length,
+    "merkle-inclusion": input.merkle.filter((p) => p.kind === "inclusion").length,
+    "merkle-consistency": input.merkle.filter((p) => p.kind === "consistency").length,
+    jcs: input.jcs.length,
+    envelope: 5,
+    keyfile: 2,
+    "patient-index": 1 + input.patientIndex.patients.length + input.patientIndex.absent.length,
+  };
+}
