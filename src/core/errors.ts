@@ -28,6 +28,11 @@ export const ERROR_CODES = [
   "QUORUM_NOT_MET",
   "ORIGIN_MISMATCH",
   "INCONSISTENT_TREE",
+  // Ledger entries (docs/entries.md).
+  "ENTRY_INVALID",
+  // Storage.
+  "CONFLICT",
+  "STORE_CORRUPT",
   // Everything else that should never happen.
   "INTERNAL",
 ] as const;

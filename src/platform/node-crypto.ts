@@ -15,7 +15,6 @@ import {
   createPrivateKey,
   createPublicKey,
   diffieHellman,
-  generateKeyPairSync,
   randomFillSync,
   scrypt as scryptCallback,
   sign as nodeSign,
@@ -45,12 +44,18 @@ type OkpCurve = "Ed25519" | "X25519";
 
 /** A parsed secret key and, once computed, its public key bytes. */
 interface SecretEntry {
+  readonly curve: OkpCurve;
   readonly key: KeyObject;
   publicKey: Uint8Array | undefined;
 }
 
 const secretKeys = new KeyCache<SecretEntry>();
-const publicKeys = new KeyCache<KeyObject>();
+const publicKeys: Record<OkpCurve, KeyCache<KeyObject>> = {
+  Ed25519: new KeyCache<KeyObject>(),
+  X25519: new KeyCache<KeyObject>(),
+};
+/** The block counter of HKDF's first output block (RFC 5869 section 2.3). */
+const COUNTER_ONE = Uint8Array.of(1);
 
 const NODE_CIPHERS: Record<AeadAlgorithm, string> = {
   "AES-128-GCM": "aes-128-gcm",
@@ -73,44 +78,52 @@ function base64url(bytes: Uint8Array): string {
 /** Decode a JWK member into a fresh array (never a view of Buffer's shared pool, which holds other data). */
 function fromBase64url(text: string | undefined): Uint8Array {
   const bytes = new Uint8Array(Buffer.from(text ?? "", "base64url"));
-  if (bytes.length !== KEY_LENGTH) throw new LedgerError("INTERNAL", "OpenSSL exported a key of the wrong size");
+  if (bytes.length !== KEY_LENGTH)
+    throw new LedgerError("INTERNAL", "OpenSSL exported a key of the wrong size");
   return bytes;
 }
 
 /** A cached secret KeyObject for 32 raw bytes (an Ed25519 seed or an X25519 scalar). */
 function secretEntry(curve: OkpCurve, secretKey: Uint8Array): SecretEntry {
   const cached = secretKeys.get(secretKey);
-  if (cached !== undefined && cached.key.asymmetricKeyType === curve.toLowerCase()) return cached;
+  if (cached !== undefined && cached.curve === curve) return cached;
   // Node requires the JWK "x" member to be a string but derives the public key from "d" alone
   // (EVP_PKEY_new_raw_private_key); the RFC 8032 and RFC 7748 vectors in the tests pin that behaviour.
-  const key = createPrivateKey({ key: { kty: "OKP", crv: curve, d: base64url(secretKey), x: "" }, format: "jwk" });
-  const entry: SecretEntry = { key, publicKey: undefined };
+  const key = createPrivateKey({
+    key: { kty: "OKP", crv: curve, d: base64url(secretKey), x: "" },
+    format: "jwk",
+  });
+  const entry: SecretEntry = { curve, key, publicKey: undefined };
   secretKeys.set(secretKey, entry);
   return entry;
 }
 
 function publicOf(entry: SecretEntry): Uint8Array {
-  entry.publicKey ??= fromBase64url(createPublicKey(entry.key).export({ format: "jwk" }).x);
+  // OpenSSL computed the public key at import; the private JWK carries it as "x", with no second
+  // KeyObject to build and collect.
+  entry.publicKey ??= fromBase64url(entry.key.export({ format: "jwk" }).x);
   return entry.publicKey;
 }
 
 /** A cached public KeyObject for 32 raw bytes. */
 function publicKeyObject(curve: OkpCurve, publicKey: Uint8Array): KeyObject {
-  const cached = publicKeys.get(publicKey);
-  if (cached !== undefined && cached.asymmetricKeyType === curve.toLowerCase()) return cached;
+  const cache = publicKeys[curve];
+  const cached = cache.get(publicKey);
+  if (cached !== undefined) return cached;
   const key = createPublicKey({ key: { kty: "OKP", crv: curve, x: base64url(publicKey) }, format: "jwk" });
-  publicKeys.set(publicKey, key);
+  cache.set(publicKey, key);
   return key;
 }
 
-/** Generate a key pair in OpenSSL and export both halves in one JWK, caching the secret KeyObject. */
+/**
+ * A fresh key pair: 32 random bytes are a complete Ed25519 seed (RFC 8032 section 5.1.5) or X25519
+ * scalar (RFC 7748 section 5), and importing them is as fast as generateKeyPairSync. It also sidesteps a
+ * Node 20 deadlock: exporting a JWK from a key made by generateKeyPairSync can hang forever when garbage
+ * collection finalizes the key-generation job while the export holds the key's mutex.
+ */
 function generate(curve: OkpCurve): KeyPair {
-  const { privateKey } =
-    curve === "X25519" ? generateKeyPairSync("x25519") : generateKeyPairSync("ed25519");
-  const jwk = privateKey.export({ format: "jwk" });
-  const pair = { secretKey: fromBase64url(jwk.d), publicKey: fromBase64url(jwk.x) };
-  secretKeys.set(pair.secretKey, { key: privateKey, publicKey: pair.publicKey });
-  return pair;
+  const secretKey = randomFillSync(new Uint8Array(KEY_LENGTH));
+  return { secretKey, publicKey: publicOf(secretEntry(curve, secretKey)) };
 }
 
 function hmac(key: Uint8Array, data: Uint8Array): Uint8Array {
@@ -123,7 +136,11 @@ const oneShotHash = (nodeCryptoModule as { hash?: (alg: string, data: Uint8Array
 
 function sha256(data: Uint8Array): Uint8Array {
   requireBytes(data, "SHA-256 input");
-  return view(oneShotHash !== undefined ? oneShotHash("sha256", data, "buffer") : createHash("sha256").update(data).digest());
+  return view(
+    oneShotHash !== undefined
+      ? oneShotHash("sha256", data, "buffer")
+      : createHash("sha256").update(data).digest(),
+  );
 }
 
 function scryptAsync(
@@ -171,12 +188,18 @@ export const nodeCrypto: CryptoSuite = {
 
   async hkdfExpand(prk, info, length) {
     checkHkdfExpand(prk, info, length);
-    // RFC 5869 section 2.3: T(i) = HMAC(PRK, T(i-1) | info | i). One HMAC per 32 bytes, no Hash object
-    // churn: HPKE asks for 12 to 32 bytes, so this is almost always a single HMAC.
+    // RFC 5869 section 2.3: T(i) = HMAC(PRK, T(i-1) | info | i). HPKE asks for 12 to 32 bytes, which
+    // is T(1) alone: one HMAC.
+    if (length <= 32) {
+      const t1 = createHmac("sha256", prk).update(info).update(COUNTER_ONE).digest();
+      return length === 32 ? view(t1) : view(t1).slice(0, length);
+    }
     const out = new Uint8Array(length);
     let previous: Uint8Array = new Uint8Array(0);
     for (let i = 1, offset = 0; offset < length; i++, offset += 32) {
-      previous = view(createHmac("sha256", prk).update(previous).update(info).update(Uint8Array.of(i)).digest());
+      previous = view(
+        createHmac("sha256", prk).update(previous).update(info).update(Uint8Array.of(i)).digest(),
+      );
       out.set(previous.subarray(0, Math.min(32, length - offset)), offset);
     }
     return out;

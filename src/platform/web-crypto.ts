@@ -59,8 +59,17 @@ function fromBase64url(text: string | undefined): Uint8Array {
   return fromBase64(text.replace(/-/g, "+").replace(/_/g, "/") + "=");
 }
 
-function toError(code: "KEY_INVALID" | "INTERNAL", message: string) {
+/**
+ * A rejection handler that reports a WebCrypto failure as a LedgerError: UNSUPPORTED_ALGORITHM when the
+ * platform lacks the algorithm (an older browser without Ed25519 or X25519), else the given code.
+ */
+function toError(code: "KEY_INVALID", message: string) {
   return (cause: unknown): never => {
+    if ((cause as { name?: unknown } | null)?.name === "NotSupportedError") {
+      throw new LedgerError("UNSUPPORTED_ALGORITHM", `${message}: not supported by this WebCrypto`, {
+        cause,
+      });
+    }
     throw new LedgerError(code, message, { cause });
   };
 }
@@ -114,13 +123,12 @@ export function createWebCryptoSuite(source?: Crypto): CryptoSuite {
   }
 
   async function generate(curve: OkpCurve): Promise<KeyPair> {
-    const usages: KeyUsage[] = curve === "Ed25519" ? ["sign", "verify"] : ["deriveBits"];
-    const generated = await subtle().generateKey({ name: curve }, true, usages);
-    if (!("privateKey" in generated)) throw new LedgerError("INTERNAL", `${curve} generateKey gave no pair`);
-    const jwk = await subtle().exportKey("jwk", generated.privateKey);
-    const pair = { secretKey: fromBase64url(jwk.d), publicKey: fromBase64url(jwk.x) };
-    secretKeys.set(pair.secretKey, { curve, key: generated.privateKey, publicKey: pair.publicKey });
-    return pair;
+    // 32 random bytes are a complete Ed25519 seed (RFC 8032 section 5.1.5) or X25519 scalar (RFC 7748
+    // section 5). Importing them rather than calling generateKey also avoids, on Node, a deadlock
+    // between a JWK export and the garbage collection of a key-generation job.
+    const secretKey = new Uint8Array(KEY_LENGTH);
+    webcrypto().getRandomValues(secretKey);
+    return { secretKey, publicKey: await publicOf(await secretEntry(curve, secretKey)) };
   }
 
   async function hmac(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
@@ -140,7 +148,10 @@ export function createWebCryptoSuite(source?: Crypto): CryptoSuite {
   async function aesKey(key: Uint8Array): Promise<CryptoKey> {
     let cryptoKey = aesKeys.get(key);
     if (cryptoKey === undefined) {
-      cryptoKey = await subtle().importKey("raw", bs(key), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+      cryptoKey = await subtle().importKey("raw", bs(key), { name: "AES-GCM" }, false, [
+        "encrypt",
+        "decrypt",
+      ]);
       aesKeys.set(key, cryptoKey);
     }
     return cryptoKey;
@@ -211,7 +222,13 @@ export function createWebCryptoSuite(source?: Crypto): CryptoSuite {
       try {
         const key = await publicKeyObject("Ed25519", publicKey);
         return await subtle().verify("Ed25519", key, bs(signature), bs(message));
-      } catch {
+      } catch (cause) {
+        // A platform without Ed25519 must not look like a bad signature.
+        if ((cause as { name?: unknown } | null)?.name === "NotSupportedError") {
+          throw new LedgerError("UNSUPPORTED_ALGORITHM", "Ed25519 is not supported by this WebCrypto", {
+            cause,
+          });
+        }
         return false;
       }
     },

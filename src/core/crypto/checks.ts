@@ -42,7 +42,12 @@ export function requireKey(value: unknown, what: string): asserts value is Uint8
 }
 
 /** Throw INVALID_ARGUMENT unless the value is an integer in [min, max]. */
-export function requireLength(value: unknown, min: number, max: number, what: string): asserts value is number {
+export function requireLength(
+  value: unknown,
+  min: number,
+  max: number,
+  what: string,
+): asserts value is number {
   if (typeof value !== "number" || !Number.isInteger(value) || value < min || value > max) {
     throw new LedgerError("INVALID_ARGUMENT", `${what} must be an integer in [${min}, ${max}]`);
   }
@@ -102,7 +107,12 @@ export function checkHkdfExpand(prk: unknown, info: unknown, length: unknown): a
  * Check scrypt arguments (RFC 7914 section 2: N a power of two greater than 1, r * p < 2^30) against
  * the suite's bounds, so a hostile parameter cannot make us allocate gigabytes or spin for hours.
  */
-export function checkScrypt(passphrase: unknown, salt: unknown, params: unknown, length: unknown): ScryptParams {
+export function checkScrypt(
+  passphrase: unknown,
+  salt: unknown,
+  params: unknown,
+  length: unknown,
+): ScryptParams {
   requireBytes(passphrase, "scrypt passphrase");
   requireBytes(salt, "scrypt salt");
   requireLength(length, 1, MAX_SCRYPT_LENGTH, "scrypt output length");

@@ -201,9 +201,18 @@ export function envelopeFromJson(value: unknown): KeyEnvelope {
   if (keys !== "ct,enc,suite,v") {
     throw new LedgerError("MALFORMED_INPUT", "key envelope v1 has exactly the members v, suite, enc, ct");
   }
-  if (typeof record.enc !== "string" || typeof record.ct !== "string" || record.enc.length > 64 || record.ct.length > 128) {
+  if (
+    typeof record.enc !== "string" ||
+    typeof record.ct !== "string" ||
+    record.enc.length > 64 ||
+    record.ct.length > 128
+  ) {
     throw new LedgerError("MALFORMED_INPUT", "key envelope enc and ct must be base64 strings");
   }
-  return checkEnvelope({ v: record.v, suite: record.suite, enc: fromBase64(record.enc), ct: fromBase64(record.ct) });
+  return checkEnvelope({
+    v: record.v,
+    suite: record.suite,
+    enc: fromBase64(record.enc),
+    ct: fromBase64(record.ct),
+  });
 }
-

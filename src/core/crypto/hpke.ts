@@ -43,12 +43,18 @@ const AEADS: Record<HpkeAeadId, { readonly name: AeadAlgorithm; readonly nk: num
   [AEAD_CHACHA20_POLY1305]: { name: "ChaCha20-Poly1305", nk: 32 },
 };
 
-const MODE_BASE = 0x00;
+/** mode_base as the one byte that starts key_schedule_context (section 5.1). */
+const MODE_BASE = Uint8Array.of(0x00);
 const EMPTY = new Uint8Array(0);
 
 /** A labeled prefix: "HPKE-v1" || suite_id || label (RFC 9180 section 4, LabeledExtract/LabeledExpand). */
 function labelPrefix(suiteId: Uint8Array, label: string): Uint8Array {
   return concatBytes(utf8("HPKE-v1"), suiteId, utf8(label));
+}
+
+/** The fixed head of LabeledExpand's info for a known output length: I2OSP(L, 2) || labelPrefix. */
+function expandPrefix(length: number, suiteId: Uint8Array, label: string): Uint8Array {
+  return concatBytes(i2osp(length, 2), labelPrefix(suiteId, label));
 }
 
 function checkLabeledInput(value: unknown, what: string): asserts value is Uint8Array {
@@ -83,12 +89,12 @@ export class Hpke {
   /** suite_id = "HPKE" || I2OSP(kem_id, 2) || I2OSP(kdf_id, 2) || I2OSP(aead_id, 2) (section 5.1). */
   readonly suiteId: Uint8Array;
   readonly #nk: number;
-  // DHKEM labels use the KEM suite_id, "KEM" || I2OSP(kem_id, 2) (section 4.1).
+  // Prefixes are built once. DHKEM labels use the KEM suite_id, "KEM" || I2OSP(kem_id, 2) (section
+  // 4.1); the key schedule uses the full HPKE suite_id (section 5.1). Expand prefixes include I2OSP(L, 2).
   readonly #eaePrk: Uint8Array;
   readonly #sharedSecret: Uint8Array;
   readonly #dkpPrk: Uint8Array;
   readonly #sk: Uint8Array;
-  // Key schedule labels use the full HPKE suite_id (section 5.1).
   readonly #pskIdHashLabel: Uint8Array;
   readonly #infoHash: Uint8Array;
   readonly #secret: Uint8Array;
@@ -116,15 +122,15 @@ export class Hpke {
       i2osp(aeadId, 2),
     );
     this.#eaePrk = labelPrefix(kemSuiteId, "eae_prk");
-    this.#sharedSecret = labelPrefix(kemSuiteId, "shared_secret");
+    this.#sharedSecret = expandPrefix(N_SECRET, kemSuiteId, "shared_secret");
     this.#dkpPrk = labelPrefix(kemSuiteId, "dkp_prk");
-    this.#sk = labelPrefix(kemSuiteId, "sk");
+    this.#sk = expandPrefix(KEY_LENGTH, kemSuiteId, "sk");
     this.#pskIdHashLabel = labelPrefix(this.suiteId, "psk_id_hash");
     this.#infoHash = labelPrefix(this.suiteId, "info_hash");
     this.#secret = labelPrefix(this.suiteId, "secret");
-    this.#key = labelPrefix(this.suiteId, "key");
-    this.#baseNonce = labelPrefix(this.suiteId, "base_nonce");
-    this.#exp = labelPrefix(this.suiteId, "exp");
+    this.#key = expandPrefix(aead.nk, this.suiteId, "key");
+    this.#baseNonce = expandPrefix(N_N, this.suiteId, "base_nonce");
+    this.#exp = expandPrefix(N_H, this.suiteId, "exp");
     this.#sec = labelPrefix(this.suiteId, "sec");
   }
 
@@ -135,10 +141,10 @@ export class Hpke {
 
   /**
    * LabeledExpand(prk, label, info, L) = Expand(prk, I2OSP(L, 2) || "HPKE-v1" || suite_id || label ||
-   * info, L) (section 4).
+   * info, L) (section 4), with the head I2OSP(L, 2) || "HPKE-v1" || suite_id || label precomputed.
    */
-  #labeledExpand(prk: Uint8Array, prefix: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
-    return this.crypto.hkdfExpand(prk, concatBytes(i2osp(length, 2), prefix, info), length);
+  #labeledExpand(prk: Uint8Array, head: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
+    return this.crypto.hkdfExpand(prk, concatBytes(head, info), length);
   }
 
   /** DeriveKeyPair(ikm) for X25519 (section 7.1.3); ikm must hold at least Nsk bytes (section 4). */
@@ -210,16 +216,12 @@ export class Hpke {
     requireBytes(sharedSecret, "HPKE shared secret");
     checkLabeledInput(info, "HPKE info");
     this.#pskIdHash ??= this.#labeledExtract(EMPTY, this.#pskIdHashLabel, EMPTY);
-    const [pskIdHash, infoHash] = await Promise.all([this.#pskIdHash, this.#infoHashOf(info)]);
-    const context = concatBytes(Uint8Array.of(MODE_BASE), pskIdHash, infoHash);
+    const context = concatBytes(MODE_BASE, await this.#pskIdHash, await this.#infoHashOf(info));
     // psk = "" in base mode (section 5.1.1).
     const secret = await this.#labeledExtract(sharedSecret, this.#secret, EMPTY);
-    const [key, baseNonce] = await Promise.all([
-      this.#labeledExpand(secret, this.#key, context, this.#nk),
-      this.#labeledExpand(secret, this.#baseNonce, context, N_N),
-    ]);
-    const exporterSecret = () => this.#labeledExpand(secret, this.#exp, context, N_H);
-    return { key, baseNonce, exporterSecret };
+    const key = await this.#labeledExpand(secret, this.#key, context, this.#nk);
+    const baseNonce = await this.#labeledExpand(secret, this.#baseNonce, context, N_N);
+    return new KeyScheduleResult(this, key, baseNonce, secret, context);
   }
 
   /** SetupBaseS(pkR, info) (section 5.1.1): the encapsulated key and a sender context. */
@@ -265,21 +267,53 @@ export class Hpke {
     return context.open(aad, ciphertext);
   }
 
+  /** exporter_secret = LabeledExpand(secret, "exp", key_schedule_context, Nh) (section 5.1). */
+  exporterSecret(schedule: KeyScheduleResult): Promise<Uint8Array> {
+    return this.#labeledExpand(schedule.secret, this.#exp, schedule.context, N_H);
+  }
+
   /** LabeledExpand(exporter_secret, "sec", exporter_context, L) (section 5.3). */
-  async exportFrom(exporterSecret: Uint8Array, exporterContext: Uint8Array, length: number): Promise<Uint8Array> {
+  async exportFrom(
+    exporterSecret: Uint8Array,
+    exporterContext: Uint8Array,
+    length: number,
+  ): Promise<Uint8Array> {
     checkLabeledInput(exporterContext, "HPKE exporter context");
     if (!Number.isInteger(length) || length < 0 || length > 255 * N_H) {
       throw new LedgerError("INVALID_ARGUMENT", `HPKE export length must be in [0, ${255 * N_H}]`);
     }
-    return this.#labeledExpand(exporterSecret, this.#sec, exporterContext, length);
+    return this.#labeledExpand(
+      exporterSecret,
+      concatBytes(i2osp(length, 2), this.#sec),
+      exporterContext,
+      length,
+    );
   }
 }
 
-/** The output of the key schedule (section 5.1): key, base_nonce, and the exporter secret on demand. */
-export interface KeyScheduleResult {
+/**
+ * The output of the key schedule (section 5.1): key and base_nonce, and what exporter_secret is derived
+ * from on demand (secret and key_schedule_context). All of it is secret but the context.
+ */
+export class KeyScheduleResult {
   readonly key: Uint8Array;
   readonly baseNonce: Uint8Array;
-  readonly exporterSecret: () => Promise<Uint8Array>;
+  readonly secret: Uint8Array;
+  readonly context: Uint8Array;
+  readonly #hpke: Hpke;
+
+  constructor(hpke: Hpke, key: Uint8Array, baseNonce: Uint8Array, secret: Uint8Array, context: Uint8Array) {
+    this.#hpke = hpke;
+    this.key = key;
+    this.baseNonce = baseNonce;
+    this.secret = secret;
+    this.context = context;
+  }
+
+  /** exporter_secret = LabeledExpand(secret, "exp", key_schedule_context, Nh) (section 5.1). */
+  exporterSecret(): Promise<Uint8Array> {
+    return this.#hpke.exporterSecret(this);
+  }
 }
 
 /**
@@ -356,7 +390,13 @@ export class RecipientContext extends Context {
     requireBytes(aad, "HPKE aad");
     requireBytes(ciphertext, "HPKE ciphertext");
     const seq = this.seq;
-    const plaintext = await this.hpke.crypto.aeadOpen(this.hpke.aead, this.key, this.nonce(seq), aad, ciphertext);
+    const plaintext = await this.hpke.crypto.aeadOpen(
+      this.hpke.aead,
+      this.key,
+      this.nonce(seq),
+      aad,
+      ciphertext,
+    );
     this.seq = seq + 1;
     return plaintext;
   }

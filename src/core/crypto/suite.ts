@@ -6,6 +6,11 @@
  *
  * Keys are raw bytes everywhere: an Ed25519 secret key is its 32-byte seed (RFC 8032 section 5.1.5), an
  * X25519 secret key its 32-byte scalar (RFC 7748 section 5), public keys are the 32-byte encodings.
+ *
+ * Every implementation refuses malformed arguments the same way, with the checks in ./checks.ts: a key
+ * of the wrong length is KEY_INVALID, a non-byte argument or an out-of-range length INVALID_ARGUMENT, an
+ * unknown algorithm UNSUPPORTED_ALGORITHM, an oversized input TOO_LARGE; never a TypeError. docs/crypto.md
+ * describes both implementations.
  */
 
 /** A raw key pair: 32-byte secret and 32-byte public key. */
