@@ -4,6 +4,7 @@
  * asserted: these machines are shared and noisy. Pass a number of seconds per measurement (default 1).
  */
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
+import { benchAppend } from "./append.ts";
 import { benchCrypto } from "./crypto.ts";
 import { benchMerkle } from "./merkle.ts";
 import { benchPatientIndex } from "./patient-index.ts";
@@ -24,4 +25,6 @@ console.log("\n== Merkle log (RFC 9162)");
 await benchMerkle(seconds);
 console.log("\n== patient index (sparse Merkle tree)");
 await benchPatientIndex(seconds);
+console.log("\n== embedded node: record-append entries end to end on a durable SQLite store");
+await benchAppend();
 console.log(`\nload average at the end: ${loadavg()[0]!.toFixed(2)}`);

@@ -8,7 +8,9 @@ import type { CryptoSuite } from "../core/crypto/suite.ts";
 import type { CliIo } from "./io.ts";
 import { EXIT_OK, EXIT_USAGE, reportError, type CliContext } from "./report.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerNodeCommands } from "./node.ts";
 import { registerTlogCommands } from "./tlog.ts";
+import { registerVerifyCommand } from "./verify.ts";
 
 /** Build the command tree for one run. */
 export function createProgram(ctx: CliContext, json: boolean): Command {
@@ -27,6 +29,8 @@ export function createProgram(ctx: CliContext, json: boolean): Command {
     .showHelpAfterError("(run with --help for usage)");
   registerTlogCommands(program, ctx);
   registerDemoCommand(program, ctx, runCli);
+  registerNodeCommands(program, ctx);
+  registerVerifyCommand(program, ctx);
   return program;
 }
 
