@@ -6,6 +6,10 @@
 import { Command, CommanderError } from "commander";
 import type { CryptoSuite } from "../core/crypto/suite.ts";
 import type { CliIo } from "./io.ts";
+import packageJson from "../../package.json" with { type: "json" };
+
+/** The version of this build, from package.json. */
+export const MEDLEDGER_VERSION: string = packageJson.version;
 import { EXIT_OK, EXIT_USAGE, reportError, type CliContext } from "./report.ts";
 import { registerDemoCommand } from "./demo.ts";
 import { registerNodeCommands } from "./node.ts";
@@ -17,6 +21,7 @@ export function createProgram(ctx: CliContext, json: boolean): Command {
   const program = new Command("medledger");
   program
     .description("medledger: a verifiable ledger of medical records (C2SP checkpoints, witnesses, proofs)")
+    .version(MEDLEDGER_VERSION, "-V, --version", "print the version of medledger")
     .exitOverride()
     .configureOutput({
       writeOut: (text) => ctx.io.writeOut(text),

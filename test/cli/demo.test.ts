@@ -81,4 +81,21 @@ describe("medledger demo", () => {
     assert.equal(run.status, 2);
     assert.match(run.stderr, /between 2 and 1000000/);
   });
+
+  it("prints its version and the list of commands", async () => {
+    const version = await medledger("--version");
+    assert.equal(version.status, 0);
+    assert.equal(
+      version.stdout.trim(),
+      (
+        JSON.parse(readFileSync(new URL("../../package.json", import.meta.url), "utf8")) as {
+          version: string;
+        }
+      ).version,
+    );
+    const help = await medledger("--help");
+    assert.equal(help.status, 0);
+    for (const command of ["tlog", "demo", "node", "verify"])
+      assert.match(help.stdout, new RegExp(`\\n  ${command}\\b`));
+  });
 });
