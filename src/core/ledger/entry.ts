@@ -148,6 +148,25 @@ export async function signEntry<E extends Entry>(
   return checkEntry({ ...checked, sigs });
 }
 
+/** Bound on the decoded signer keys kept for reuse (a region has far fewer signers than this). */
+const MAX_DECODED_KEYS = 4096;
+const decodedKeys = new Map<string, Uint8Array>();
+
+/**
+ * The bytes of a hex public key, as the same array for the same key: the crypto suite caches its parsed
+ * key objects by array identity (src/core/crypto/key-cache.ts), so a fresh array per signature would
+ * import the key again every time. Bounded; nothing writes to the arrays handed out.
+ */
+function signerKeyBytes(hex: string): Uint8Array {
+  let key = decodedKeys.get(hex);
+  if (key === undefined) {
+    key = fromHex(hex);
+    if (decodedKeys.size >= MAX_DECODED_KEYS) decodedKeys.clear();
+    decodedKeys.set(hex, key);
+  }
+  return key;
+}
+
 /** Verify one signature of an entry (false for any malformed key or signature, never a throw). */
 export async function verifySignature(
   crypto: CryptoSuite,
@@ -158,7 +177,7 @@ export async function verifySignature(
   let key: Uint8Array;
   let signature: Uint8Array;
   try {
-    key = fromHex(sig.key);
+    key = signerKeyBytes(sig.key);
     signature = fromBase64(sig.sig);
   } catch {
     return false;
