@@ -258,41 +258,29 @@ async function patientSigned(
   return chainLinks(patient, body.prev) ?? patient;
 }
 
-/** Common prelude of an entry signed by the patient and an org (identifier link and unlink). */
-async function patientAndOrg(
+/**
+ * Common prelude of an entry by an org about a patient: signed by the org and, when `patientSigns`, also by
+ * the patient (identifier link and unlink); by the org alone for access events and emergency access.
+ */
+async function orgAboutPatient(
   ctx: SigContext,
   body: { readonly patient: string; readonly prev: string; readonly org: string },
+  patientSigns: boolean,
 ): Promise<PatientState | Rejection> {
   const { state } = ctx;
   const patient = enrolled(state, body.patient);
   if (isRejection(patient)) return patient;
   const org = activeOrg(state, body.org);
   if (isRejection(org)) return org;
-  const bad = await checkSignatures(ctx, [
-    { role: "org", key: org.signKey, who: `org ${org.id}` },
-    { role: "patient", key: patient.signKey, who: `patient ${patient.id}` },
-  ]);
-  if (bad) return bad;
-  return chainLinks(patient, body.prev) ?? patient;
-}
-
-/** Common prelude of an entry signed by one org about a patient (access event, emergency access). */
-async function orgSigned(
-  ctx: SigContext,
-  body: { readonly patient: string; readonly prev: string; readonly org: string },
-): Promise<PatientState | Rejection> {
-  const { state } = ctx;
-  const patient = enrolled(state, body.patient);
-  if (isRejection(patient)) return patient;
-  const org = activeOrg(state, body.org);
-  if (isRejection(org)) return org;
-  const bad = await checkSignatures(ctx, [{ role: "org", key: org.signKey, who: `org ${org.id}` }]);
+  const signers: Signer[] = [{ role: "org", key: org.signKey, who: `org ${org.id}` }];
+  if (patientSigns) signers.push({ role: "patient", key: patient.signKey, who: `patient ${patient.id}` });
+  const bad = await checkSignatures(ctx, signers);
   if (bad) return bad;
   return chainLinks(patient, body.prev) ?? patient;
 }
 
 const identifierLink: Rule<"identifier.link"> = async (ctx) => {
-  const patient = await patientAndOrg(ctx, ctx.body);
+  const patient = await orgAboutPatient(ctx, ctx.body, true);
   if (isRejection(patient)) return patient;
   const { org, blinded } = ctx.body;
   const owner = ctx.state.identifierOwner(org, blinded);
@@ -301,7 +289,7 @@ const identifierLink: Rule<"identifier.link"> = async (ctx) => {
 };
 
 const identifierUnlink: Rule<"identifier.unlink"> = async (ctx) => {
-  const patient = await patientAndOrg(ctx, ctx.body);
+  const patient = await orgAboutPatient(ctx, ctx.body, true);
   if (isRejection(patient)) return patient;
   const { org, blinded } = ctx.body;
   if (ctx.state.identifierOwner(org, blinded) !== patient.id) {
@@ -481,7 +469,7 @@ const keyShare: Rule<"key.share"> = async (ctx) => {
 
 const accessEvent: Rule<"access.event"> = async (ctx) => {
   const { state, body, position } = ctx;
-  const patient = await orgSigned(ctx, ctx.body);
+  const patient = await orgAboutPatient(ctx, ctx.body, false);
   if (isRejection(patient)) return patient;
   const records: RecordState[] = [];
   for (const id of body.records) {
@@ -528,7 +516,7 @@ const accessEvent: Rule<"access.event"> = async (ctx) => {
 
 const emergencyAccess: Rule<"emergency.access"> = async (ctx) => {
   const { body, position } = ctx;
-  const patient = await orgSigned(ctx, ctx.body);
+  const patient = await orgAboutPatient(ctx, ctx.body, false);
   if (isRejection(patient)) return patient;
   return {
     chain: patient.id,
