@@ -26,8 +26,9 @@ import { MerkleTree, type MerkleNodeStore } from "../../src/core/merkle/tree.ts"
 import { signCheckpoint } from "../../src/core/note/checkpoint.ts";
 import { generateNoteKey, parseNoteSignerKey } from "../../src/core/note/signed-note.ts";
 import { patientIndexKey } from "../../src/core/patient-index/hashing.ts";
-import type { IndexBatch, IndexNodeWrite, PatientIndexStore } from "../../src/core/patient-index/store.ts";
 import { PatientIndex } from "../../src/core/patient-index/tree.ts";
+// Staging is mechanism, not the contract under test: the node's own helper is reused.
+import { StagedIndexNodes } from "../../src/node/staging.ts";
 import { nodeCrypto as crypto } from "../../src/platform/node-crypto.ts";
 import { openStore } from "../../src/store/index.ts";
 import type { LedgerStore, NewEntry } from "../../src/store/types.ts";
@@ -69,33 +70,6 @@ class StagedMerkle implements MerkleNodeStore {
   }
 }
 
-/** Patient-index writes held until the block's transaction. */
-class StagedIndex implements PatientIndexStore {
-  readonly #base: PatientIndexStore;
-  readonly #nodes = new Map<string, IndexNodeWrite>();
-  #root: Uint8Array | undefined;
-  constructor(base: PatientIndexStore) {
-    this.#base = base;
-  }
-  get(hash: Uint8Array): Uint8Array | undefined {
-    return this.#nodes.get(toHex(hash))?.body ?? this.#base.get(hash);
-  }
-  writeBatch(batch: IndexBatch): void {
-    for (const { hash, body } of batch.nodes)
-      this.#nodes.set(toHex(hash), { hash: hash.slice(), body: body.slice() });
-    this.#root = batch.root.slice();
-  }
-  currentRoot(): Uint8Array | undefined {
-    return this.#root?.slice() ?? this.#base.currentRoot();
-  }
-  commit(): void {
-    if (this.#root !== undefined)
-      this.#base.writeBatch({ nodes: [...this.#nodes.values()], root: this.#root });
-    this.#nodes.clear();
-    this.#root = undefined;
-  }
-}
-
 interface Party {
   readonly sign: KeyPair;
   readonly enc: KeyPair;
@@ -120,7 +94,7 @@ class FixtureNode {
   readonly state = new LedgerState(crypto);
   readonly #merkle = new StagedMerkle();
   readonly tree = MerkleTree.create(sha, this.#merkle);
-  readonly #staged: StagedIndex;
+  readonly #staged: StagedIndexNodes;
   readonly index: PatientIndex;
   readonly #signer: Awaited<ReturnType<typeof parseNoteSignerKey>>;
   readonly #origin: string;
@@ -131,7 +105,7 @@ class FixtureNode {
 
   constructor(store: LedgerStore, signer: Awaited<ReturnType<typeof parseNoteSignerKey>>, origin: string) {
     this.store = store;
-    this.#staged = new StagedIndex(store.indexNodes);
+    this.#staged = new StagedIndexNodes(store.indexNodes);
     this.index = new PatientIndex(sha, this.#staged);
     this.#signer = signer;
     this.#origin = origin;
