@@ -208,18 +208,21 @@ async function patientEntry<K extends EntryKind>(
 async function grantBody(
   grantee: string,
   expires = "2027-06-30",
+  scopeReaders: readonly string[] = [],
 ): Promise<Omit<BodyOf<"grant">, "patient" | "prev">> {
+  const envelopes = [
+    { to: orgRecipient(grantee), env: await envelopeFor(org(grantee).enc) },
+    { to: patientRecipient(ana.id), env: await envelopeFor(ana.keys.enc) },
+  ];
+  for (const reader of scopeReaders) {
+    envelopes.push({ to: orgRecipient(reader), env: await envelopeFor(org(reader).enc) });
+  }
+  envelopes.sort((a, b) => (a.to < b.to ? -1 : 1));
   return {
     grantee,
     expires,
     scopeHash: toHex(crypto.randomBytes(32)),
-    scope: {
-      ct: toBase64(crypto.randomBytes(96)),
-      envelopes: [
-        { to: orgRecipient(grantee), env: await envelopeFor(org(grantee).enc) },
-        { to: patientRecipient(ana.id), env: await envelopeFor(ana.keys.enc) },
-      ],
-    },
+    scope: { ct: toBase64(crypto.randomBytes(96)), envelopes },
   };
 }
 
@@ -387,7 +390,14 @@ describe("ledger validator: the story of a region's ledger", () => {
     await l.refuse(await record(l, { recipients: [...standard, pharmacyTo] }), "ENVELOPE_FORBIDDEN");
     await l.refuse(await patientEntry(l, "grant", await grantBody("pharmacy", "2026-11-01")), "TIME_INVALID");
     await l.refuse(await patientEntry(l, "grant", await grantBody("hospital")), "ORG_RETIRED");
-    const grantId = await l.accept(await patientEntry(l, "grant", await grantBody("pharmacy")));
+    // Scope readers (docs/records.md section 4): active orgs only; the retired hospital may not read it.
+    await l.refuse(
+      await patientEntry(l, "grant", await grantBody("pharmacy", undefined, ["hospital"])),
+      "ENVELOPE_FORBIDDEN",
+    );
+    const grantId = await l.accept(
+      await patientEntry(l, "grant", await grantBody("pharmacy", undefined, ["lab"])),
+    );
     assert.deepEqual(
       l.state.activeGrants(ana.id, l.time).map((g) => g.id),
       [grantId],

@@ -409,11 +409,15 @@ const grant: Rule<"grant"> = async (ctx) => {
   if (body.expires < ledgerDay(position.time)) {
     return reject("TIME_INVALID", `the grant expires (${body.expires}) before the ledger day`);
   }
+  // Scope readers (docs/records.md section 4): the grantee and the patient must be able to read the scope;
+  // the patient may also let active orgs read it, so that authors can wrap new records in scope.
   const required = [orgRecipient(body.grantee), patientRecipient(patient.id)];
+  const allowed = new Set(required);
+  for (const org of state.orgs.values()) if (org.retiredAt === null) allowed.add(orgRecipient(org.id));
   const scope = checkRecipients(
     body.scope.envelopes.map((e) => e.to),
     required,
-    new Set(required),
+    allowed,
   );
   if (scope) return scope;
   return {
