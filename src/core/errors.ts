@@ -30,6 +30,16 @@ export const ERROR_CODES = [
   "INCONSISTENT_TREE",
   // Ledger entries (docs/entries.md).
   "ENTRY_INVALID",
+  // Access to a node (docs/api.md).
+  "NOT_PERMITTED",
+  "NOT_FOUND",
+  "RATE_LIMITED",
+  // HTTP request authentication (docs/http-auth.md).
+  "AUTH_REQUIRED",
+  "AUTH_INVALID",
+  "AUTH_REPLAYED",
+  "AUTH_REPLAY_CACHE_FULL",
+  "DIGEST_MISMATCH",
   // Storage.
   "CONFLICT",
   "STORE_CORRUPT",

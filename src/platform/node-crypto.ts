@@ -143,6 +143,15 @@ function sha256(data: Uint8Array): Uint8Array {
   );
 }
 
+function sha512(data: Uint8Array): Uint8Array {
+  requireBytes(data, "SHA-512 input");
+  return view(
+    oneShotHash !== undefined
+      ? oneShotHash("sha512", data, "buffer")
+      : createHash("sha512").update(data).digest(),
+  );
+}
+
 function scryptAsync(
   passphrase: Uint8Array,
   salt: Uint8Array,
@@ -171,6 +180,8 @@ export const nodeCrypto: CryptoSuite = {
   },
 
   sha256,
+
+  sha512,
 
   async hmacSha256(key, data) {
     requireBytes(key, "HMAC key");

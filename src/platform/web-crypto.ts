@@ -3,13 +3,13 @@
  * the tests hold it to the same vectors as the node:crypto suite.
  *
  * WebCrypto does Ed25519, X25519, HMAC and AES-GCM natively (constant-time, in the browser's own crypto
- * library). Three gaps are filled with audited pure-JS code from noble: SHA-256, because the suite's
- * sha256 must be synchronous and WebCrypto's digest is async only; ChaCha20-Poly1305 and scrypt, which
+ * library). Three gaps are filled with audited pure-JS code from noble: SHA-256 and SHA-512, because the
+ * suite's hashes must be synchronous and WebCrypto's digest is async only; ChaCha20-Poly1305 and scrypt, which
  * WebCrypto does not offer. No node: import here or below: this file is bundled for the browser.
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
 import { scryptAsync } from "@noble/hashes/scrypt.js";
-import { sha256 as nobleSha256 } from "@noble/hashes/sha2.js";
+import { sha256 as nobleSha256, sha512 as nobleSha512 } from "@noble/hashes/sha2.js";
 import { LedgerError } from "../core/errors.ts";
 import { concatBytes, fromBase64, fromHex } from "../core/encoding/bytes.ts";
 import {
@@ -173,6 +173,11 @@ export function createWebCryptoSuite(source?: Crypto): CryptoSuite {
     sha256(data) {
       requireBytes(data, "SHA-256 input");
       return nobleSha256(data);
+    },
+
+    sha512(data) {
+      requireBytes(data, "SHA-512 input");
+      return nobleSha512(data);
     },
 
     async hmacSha256(key, data) {

@@ -20,6 +20,7 @@ import type { Browser, Page } from "playwright-core";
 import { decodeEnvelope, openEnvelope } from "../../src/core/crypto/envelope.ts";
 import { parseKeyFile, unlockKeyFile } from "../../src/core/crypto/keyfile.ts";
 import { fromHex, toBase64, toHex } from "../../src/core/encoding/bytes.ts";
+import { createRequestVerifier } from "../../src/core/http/request-auth.ts";
 import { openNote, parseNoteVerifierKey } from "../../src/core/note/signed-note.ts";
 import {
   decodeIndexProof,
@@ -278,6 +279,33 @@ describe("the core in Chromium: published vectors on WebCrypto", { skip, timeout
         verifyMembership(sha, root, key, value, decoded);
       }
     }
+  });
+
+  it("request authentication: RFC 9421 B.1.4 and B.2.6, RFC 9530, and Node's signed request", () => {
+    assert.equal(input.httpAuth.contentDigests.length, 6);
+    groupRan("http-auth");
+  });
+
+  it("a request signed in the page verifies in Node with the node suite", async () => {
+    const { httpRequest, httpKeyid, httpPublicKey } = report.outputs;
+    const verifier = createRequestVerifier({
+      crypto: nodeCrypto,
+      clock: () => input.httpAuth.nowMs,
+      resolveKey: (keyid) => (keyid === httpKeyid ? fromHex(httpPublicKey) : undefined),
+    });
+    const request = {
+      ...httpRequest,
+      body: httpRequest.body === null ? undefined : fromHex(httpRequest.body),
+    };
+    const verified = await verifier.verify(request);
+    assert.deepEqual(verified.components, [
+      "@method",
+      "@authority",
+      "@path",
+      "@query",
+      "content-digest",
+      "content-type",
+    ]);
   });
 
   it("logged no error and asked nothing of any host but 127.0.0.1", () => {

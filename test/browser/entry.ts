@@ -1,7 +1,7 @@
 /**
  * The page side of test/browser/core-in-chromium.test.ts: the pure core and the WebCrypto suite, bundled
  * for the browser, run against the vectors Node hands in (RFC 9180, RFC 8032, C2SP signed notes and
- * checkpoints, transparency-dev/merkle probes, RFC 8785) and against artefacts the node suite made. It
+ * checkpoints, transparency-dev/merkle probes, RFC 8785, RFC 9421 and RFC 9530) and against artefacts the node suite made. It
  * expects nothing of its own: every expected value comes from Node, so a case cannot pass by agreeing
  * with itself. It reports cases passed per group, failures with reasons, and artefacts for Node to check.
  *
@@ -24,6 +24,15 @@ import {
   generateKeyFileKeys,
   unlockKeyFile,
 } from "../../src/core/crypto/keyfile.ts";
+import { contentDigest, verifyContentDigest } from "../../src/core/http/content-digest.ts";
+import {
+  createMessageSignature,
+  serializeSignatureParams,
+  signatureBase,
+  verifyMessageSignature,
+  type HttpRequest,
+} from "../../src/core/http/message-signatures.ts";
+import { createRequestVerifier, signRequest } from "../../src/core/http/request-auth.ts";
 import { leafHash, type Sha256 } from "../../src/core/merkle/hash.ts";
 import { verifyConsistency, verifyInclusion } from "../../src/core/merkle/proofs.ts";
 import { MerkleTree } from "../../src/core/merkle/tree.ts";
@@ -52,6 +61,7 @@ import {
   type BrowserReport,
   type CaseFailure,
   type Group,
+  type WireRequest,
 } from "./protocol.ts";
 
 const crypto = webCrypto;
@@ -534,6 +544,139 @@ async function patientIndex(
   return { indexRoot: toHex(index.root), indexProofs: proofs };
 }
 
+function fromWire(request: WireRequest): HttpRequest {
+  return { ...request, body: request.body === null ? undefined : fromHex(request.body) };
+}
+
+function fromBase64url(text: string): Uint8Array {
+  return fromBase64(text.replace(/-/g, "+").replace(/_/g, "/") + "=".repeat((4 - (text.length % 4)) % 4));
+}
+
+/** Request authentication: RFC 9421 B.1.4 and B.2.6, RFC 9530, Node's signed request, one for Node. */
+async function httpAuth(
+  run: Runner,
+  input: BrowserInput,
+): Promise<Pick<BrowserOutputs, "httpRequest" | "httpKeyid" | "httpPublicKey">> {
+  const { rfc9421: v, contentDigests, deprecatedDigests } = input.httpAuth;
+  const seed = fromBase64(v.key.pkcs8_private_key_base64).slice(-32);
+  const publicKey = fromBase64(v.key.spki_public_key_base64).slice(-32);
+  const request: HttpRequest = { ...v.request, body: utf8(v.request.body) };
+  const params = { created: v.b26.created, keyid: v.b26.keyid };
+
+  await run.case("http-auth", "RFC 9421 B.1.4: the key's PKCS#8, SPKI and JWK forms agree", async () => {
+    check(bytesEqual(fromBase64url(v.key.jwk.d), seed), "JWK d is not the PKCS#8 seed");
+    check(bytesEqual(fromBase64url(v.key.jwk.x), publicKey), "JWK x is not the SPKI key");
+    check(bytesEqual(await crypto.ed25519PublicKey(seed), publicKey), "the seed's public key");
+  });
+  await run.case("http-auth", "RFC 9421 B.2.6: the signature base byte for byte", () => {
+    const serialized = serializeSignatureParams(v.b26.components, params);
+    same(signatureBase(request, v.b26.components, serialized), v.b26.signature_base, "signature base");
+  });
+  await run.case("http-auth", "RFC 9421 B.2.6: Signature-Input and Signature reproduced", async () => {
+    const fields = await createMessageSignature(crypto, request, {
+      label: v.b26.label,
+      components: v.b26.components,
+      params,
+      secretKey: seed,
+    });
+    same(fields.signatureInput, v.b26.signature_input, "Signature-Input");
+    same(fields.signature, v.b26.signature, "Signature");
+  });
+  await run.case(
+    "http-auth",
+    "RFC 9421 B.2.6: the published signature verifies, not on a changed request",
+    async () => {
+      const signed = {
+        ...request,
+        headers: {
+          ...v.request.headers,
+          "Signature-Input": v.b26.signature_input,
+          Signature: v.b26.signature,
+        },
+      };
+      await verifyMessageSignature(crypto, signed, v.b26.label, publicKey);
+      await refused(
+        () => verifyMessageSignature(crypto, { ...signed, method: "PUT" }, v.b26.label, publicKey),
+        "a changed method",
+        "SIGNATURE_INVALID",
+      );
+      same(
+        verifyContentDigest(crypto, v.request.headers["Content-Digest"]!, request.body!).join(),
+        "sha-512",
+        "digest",
+      );
+    },
+  );
+  for (const d of contentDigests) {
+    await run.case("http-auth", `RFC 9530 ${d.what}`, async () => {
+      const algorithm = d.field.startsWith("sha-512") ? "sha-512" : "sha-256";
+      same(contentDigest(crypto, utf8(d.content), algorithm), d.field, "Content-Digest");
+      verifyContentDigest(crypto, d.field, utf8(d.content));
+      await refused(
+        () => verifyContentDigest(crypto, d.field, utf8(d.content + "!")),
+        "changed content",
+        "DIGEST_MISMATCH",
+      );
+    });
+  }
+  for (const d of deprecatedDigests) {
+    await run.case("http-auth", `RFC 9530 refused alone: ${d.what}`, async () => {
+      await refused(
+        () => verifyContentDigest(crypto, d.field, utf8(d.content)),
+        d.what,
+        "UNSUPPORTED_ALGORITHM",
+      );
+    });
+  }
+
+  const { keyid, nowMs } = input.httpAuth;
+  const nodeKey = fromHex(input.httpAuth.publicKey);
+  await run.case("http-auth", "a request the node suite signed verifies here, once", async () => {
+    const verifier = createRequestVerifier({
+      crypto,
+      clock: () => nowMs,
+      resolveKey: (k) => (k === keyid ? nodeKey : undefined),
+    });
+    const signed = fromWire(input.httpAuth.signedRequest);
+    const verified = await verifier.verify(signed);
+    same(verified.keyid, keyid, "keyid");
+    await refused(() => verifier.verify(signed), "a replay", "AUTH_REPLAYED");
+    const tampered = { ...signed, body: utf8('{"kind":"grant","to":"org:any"}') };
+    await refused(
+      () => createRequestVerifier({ crypto, clock: () => nowMs, resolveKey: () => nodeKey }).verify(tampered),
+      "a changed body",
+      "DIGEST_MISMATCH",
+    );
+  });
+
+  let out = {
+    httpRequest: { method: "", url: "", headers: {}, body: null } as WireRequest,
+    httpKeyid: "",
+    httpPublicKey: "",
+  };
+  await run.case("http-auth", "signs a request here for Node", async () => {
+    const keys = await crypto.ed25519Generate();
+    const body = utf8('{"kind":"record","from":"the browser"}');
+    const unsigned = {
+      method: "PUT",
+      url: "https://node.medledger.example/v1/blobs/x?part=2",
+      headers: { "content-type": "application/octet-stream" },
+    };
+    const browserKeyid = "org:browser-clinic";
+    const added = await signRequest(
+      crypto,
+      { ...unsigned, body },
+      { keyid: browserKeyid, secretKey: keys.secretKey, clock: () => nowMs },
+    );
+    out = {
+      httpRequest: { ...unsigned, headers: { ...unsigned.headers, ...added }, body: toHex(body) },
+      httpKeyid: browserKeyid,
+      httpPublicKey: toHex(keys.publicKey),
+    };
+  });
+  return out;
+}
+
 globalThis.medledgerRunCore = async (input: BrowserInput): Promise<BrowserReport> => {
   const run = new Runner();
   // A group that throws outside its cases is reported, and the other groups still run.
@@ -559,6 +702,11 @@ globalThis.medledgerRunCore = async (input: BrowserInput): Promise<BrowserReport
     indexRoot: "",
     indexProofs: [],
   });
+  const http = await group("http-auth", () => httpAuth(run, input), {
+    httpRequest: { method: "", url: "", headers: {}, body: null },
+    httpKeyid: "",
+    httpPublicKey: "",
+  });
   return {
     userAgent: navigator.userAgent,
     isSecureContext: globalThis.isSecureContext,
@@ -566,6 +714,6 @@ globalThis.medledgerRunCore = async (input: BrowserInput): Promise<BrowserReport
     subtleCalls: { ...subtleCalls },
     passed: run.passed,
     failures: run.failures,
-    outputs: { ...notes, ...envelope, ...keyFile, ...index },
+    outputs: { ...notes, ...envelope, ...keyFile, ...index, ...http },
   };
 };

@@ -11,12 +11,15 @@ import { createKeyFile, encodeKeyFile, generateKeyFileKeys } from "../../src/cor
 import type { KeyPair } from "../../src/core/crypto/suite.ts";
 import { fromHex, toBase64, toHex, utf8 } from "../../src/core/encoding/bytes.ts";
 import { canonicalBytes, canonicalize, parseJson } from "../../src/core/encoding/jcs.ts";
+import { signRequest } from "../../src/core/http/request-auth.ts";
 import { generateNoteKey, parseNoteSignerKey, signNote } from "../../src/core/note/signed-note.ts";
 import { MemoryIndexStore, PatientIndex, patientIndexKey } from "../../src/core/patient-index/index.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
 import { TESSERA_LOG_VKEY, TESSERA_ORIGIN, tesseraEntries, tesseraPath } from "../unit/support/tessera.ts";
 import type { BrowserInput, Ed25519Vector, Group, HpkeVector, MerkleProbe } from "./protocol.ts";
 import ed25519Vectors from "../vectors/rfc8032/ed25519.json" with { type: "json" };
+import rfc9421 from "../vectors/rfc9421/ed25519.json" with { type: "json" };
+import rfc9530 from "../vectors/rfc9530/content-digest.json" with { type: "json" };
 
 const VECTORS = fileURLToPath(new URL("../vectors/", import.meta.url));
 
@@ -144,6 +147,22 @@ export async function buildInput(): Promise<{ input: BrowserInput; node: NodeSid
     })),
   );
 
+  // A request signed by the node suite, for the page to verify with the web suite.
+  const httpKey = await nodeCrypto.ed25519Generate();
+  const httpKeyid = `patient:${"c0".repeat(16)}`;
+  const httpNowMs = 1_700_000_000_000;
+  const httpBody = utf8('{"kind":"grant","to":"org:lab"}');
+  const httpUnsigned = {
+    method: "POST",
+    url: "https://node.medledger.example/v1/entries?dry-run=1",
+    headers: { "content-type": "application/json" },
+  };
+  const httpAdded = await signRequest(
+    nodeCrypto,
+    { ...httpUnsigned, body: httpBody },
+    { keyid: httpKeyid, secretKey: httpKey.secretKey, clock: () => httpNowMs },
+  );
+
   const input: BrowserInput = {
     hpke,
     ed25519: ED25519_VECTORS,
@@ -180,6 +199,19 @@ export async function buildInput(): Promise<{ input: BrowserInput; node: NodeSid
       keyFileSigningPublic: toBase64(keys.signing.publicKey),
       keyFileEncryptionPublic: toBase64(keys.encryption.publicKey),
     },
+    httpAuth: {
+      rfc9421,
+      contentDigests: rfc9530.vectors,
+      deprecatedDigests: rfc9530.deprecated,
+      signedRequest: {
+        ...httpUnsigned,
+        headers: { ...httpUnsigned.headers, ...httpAdded },
+        body: toHex(httpBody),
+      },
+      keyid: httpKeyid,
+      publicKey: toHex(httpKey.publicKey),
+      nowMs: httpNowMs,
+    },
     patientIndex: {
       patients: PATIENTS,
       absent: ["patient-8", "patient-9", "nobody"],
@@ -205,5 +237,7 @@ export function expectedCases(input: BrowserInput): Record<Group, number> {
     envelope: 5,
     keyfile: 2,
     "patient-index": 1 + input.patientIndex.patients.length + input.patientIndex.absent.length,
+    // The B.1.4 key, the B.2.6 base, signature and verification; each digest vector; Node's request; one for Node.
+    "http-auth": 4 + input.httpAuth.contentDigests.length + input.httpAuth.deprecatedDigests.length + 2,
   };
 }

@@ -61,6 +61,45 @@ export type MerkleProbe =
       readonly proof: readonly string[] | null;
     };
 
+/** An HTTP request as it crosses the CDP boundary: the body as hex, null when there is none. */
+export interface WireRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: Readonly<Record<string, string>>;
+  readonly body: string | null;
+}
+
+/** An RFC 9530 Content-Digest vector (test/vectors/rfc9530): the content as text, the field value. */
+export interface ContentDigestVector {
+  readonly what: string;
+  readonly content: string;
+  readonly field: string;
+}
+
+/** The RFC 9421 B.1.4 key, B.2 request and B.2.6 signature, as stored in test/vectors/rfc9421. */
+export interface Rfc9421Vector {
+  readonly key: {
+    readonly pkcs8_private_key_base64: string;
+    readonly spki_public_key_base64: string;
+    readonly jwk: { readonly d: string; readonly x: string };
+  };
+  readonly request: {
+    readonly method: string;
+    readonly url: string;
+    readonly headers: Readonly<Record<string, string>>;
+    readonly body: string;
+  };
+  readonly b26: {
+    readonly label: string;
+    readonly components: readonly string[];
+    readonly created: number;
+    readonly keyid: string;
+    readonly signature_base: string;
+    readonly signature_input: string;
+    readonly signature: string;
+  };
+}
+
 /** Everything the page runs, read from the vector files or produced by the Node side of the core. */
 export interface BrowserInput {
   readonly hpke: readonly HpkeVector[];
@@ -104,6 +143,18 @@ export interface BrowserInput {
     readonly keyFileSigningPublic: string;
     readonly keyFileEncryptionPublic: string;
   };
+  /** Request authentication: RFC 9421 and RFC 9530 vectors, and a request the node suite signed. */
+  readonly httpAuth: {
+    readonly rfc9421: Rfc9421Vector;
+    readonly contentDigests: readonly ContentDigestVector[];
+    /** RFC 9530 digests of deprecated algorithms only: each must be refused. */
+    readonly deprecatedDigests: readonly ContentDigestVector[];
+    /** Signed by the node suite with signRequest at nowMs; keyid and public key (hex) to verify it. */
+    readonly signedRequest: WireRequest;
+    readonly keyid: string;
+    readonly publicKey: string;
+    readonly nowMs: number;
+  };
   /** Patients "id" with head and chain length, and the index root Node computed for them. */
   readonly patientIndex: {
     readonly patients: readonly { readonly id: string; readonly head: string; readonly length: number }[];
@@ -125,6 +176,7 @@ export const GROUPS = [
   "envelope",
   "keyfile",
   "patient-index",
+  "http-auth",
 ] as const;
 
 /** A group of cases. */
@@ -152,6 +204,10 @@ export interface BrowserOutputs {
   /** The patient-index root the page computed, and its proofs (binary, hex) for every patient and absentee. */
   readonly indexRoot: string;
   readonly indexProofs: readonly { readonly id: string; readonly proof: string }[];
+  /** A request signed in the page with signRequest at httpAuth.nowMs, its keyid and public key (hex). */
+  readonly httpRequest: WireRequest;
+  readonly httpKeyid: string;
+  readonly httpPublicKey: string;
 }
 
 /** What the page reports. */

@@ -221,6 +221,40 @@ for (const crypto of SUITES) {
       });
     });
 
+    describe("SHA-512 (FIPS 180-4)", () => {
+      it("hashes the standard messages", () => {
+        assert.equal(
+          toHex(crypto.sha512(utf8("abc"))),
+          "ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a" +
+            "2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f",
+        );
+        assert.equal(
+          toHex(crypto.sha512(new Uint8Array(0))),
+          "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce" +
+            "47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e",
+        );
+        assert.equal(
+          toHex(
+            crypto.sha512(
+              utf8(
+                "abcdefghbcdefghicdefghijdefghijkefghijklfghijklmghijklmnhijklmno" +
+                  "ijklmnopjklmnopqklmnopqrlmnopqrsmnopqrstnopqrstu",
+              ),
+            ),
+          ),
+          "8e959b75dae313da8cf4f72814fc143f8f7779c6eb9f7fa17299aeadb6889018" +
+            "501d289e4900f7e4331b99dec4b5433ac7d329eeb6dd26545e96e55b874be909",
+        );
+      });
+
+      it("is synchronous, returns a plain Uint8Array, and refuses a non-byte input", async () => {
+        const digest = crypto.sha512(utf8("abc"));
+        assert.ok(!(digest instanceof Promise));
+        assert.equal(Object.getPrototypeOf(digest), Uint8Array.prototype);
+        await rejectsWith(() => crypto.sha512("abc" as unknown as Uint8Array), "INVALID_ARGUMENT");
+      });
+    });
+
     describe("HMAC-SHA256 (RFC 4231)", () => {
       it("test case 1", async () => {
         const mac = await crypto.hmacSha256(new Uint8Array(20).fill(0x0b), utf8("Hi There"));
@@ -527,7 +561,7 @@ describe("CryptoSuite: node and web agree (differential)", () => {
     );
   });
 
-  it("HMAC, HKDF and SHA-256 agree on random inputs", async () => {
+  it("HMAC, HKDF, SHA-256 and SHA-512 agree on random inputs", async () => {
     await fc.assert(
       fc.asyncProperty(
         fc.uint8Array({ maxLength: 200 }),
@@ -535,6 +569,7 @@ describe("CryptoSuite: node and web agree (differential)", () => {
         fc.integer({ min: 0, max: 200 }),
         async (key, data, length) => {
           assert.deepEqual(a.sha256(data), b.sha256(data));
+          assert.deepEqual(a.sha512(data), b.sha512(data));
           assert.deepEqual(await a.hmacSha256(key, data), await b.hmacSha256(key, data));
           const prk = await a.hkdfExtract(key, data);
           assert.deepEqual(await b.hkdfExtract(key, data), prk);

@@ -40,6 +40,11 @@ export interface CryptoSuite {
    * per hash would cost more than the hash.
    */
   sha256(data: Uint8Array): Uint8Array;
+  /**
+   * SHA-512 (FIPS 180-4), synchronous like sha256. Used where a standard offers it beside SHA-256 (the
+   * RFC 9530 Content-Digest "sha-512" algorithm).
+   */
+  sha512(data: Uint8Array): Uint8Array;
   /** HMAC-SHA256 (RFC 2104). */
   hmacSha256(key: Uint8Array, data: Uint8Array): Promise<Uint8Array>;
   /** HKDF-Extract with SHA-256 (RFC 5869 section 2.2). */

@@ -93,7 +93,8 @@ interface Serializer {
 function emit(st: Serializer, s: string): void {
   st.out += s;
   // out.length counts UTF-16 units, a lower bound on the UTF-8 length; canonicalBytes checks exactly.
-  if (st.out.length > st.maxBytes) throw new LedgerError("TOO_LARGE", "canonical JSON exceeds the size limit");
+  if (st.out.length > st.maxBytes)
+    throw new LedgerError("TOO_LARGE", "canonical JSON exceeds the size limit");
 }
 
 function serialize(st: Serializer, v: unknown, depth: number): void {
