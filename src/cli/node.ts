@@ -11,6 +11,7 @@ import { toHex } from "../core/encoding/bytes.ts";
 import { initNode } from "../node/init.ts";
 import { createNode, type LedgerNode } from "../node/node.ts";
 import { MAX_SEED_PATIENTS, MAX_SEED_RECORDS_PER_PATIENT, loadSeedActors, seedNode } from "../node/seed.ts";
+import { createServer } from "../server/app.ts";
 import { CliError } from "./io.ts";
 import { EXIT_FAIL, EXIT_USAGE, reportError, reportOk, type CliContext } from "./report.ts";
 
@@ -23,6 +24,14 @@ interface InitOptions extends DataOptions {
   readonly origin?: string;
   readonly force?: boolean;
 }
+
+interface StartOptions extends DataOptions {
+  readonly host: string;
+  readonly port: number;
+}
+
+/** The default port of `node start` ("84" for the ledger, "70" as in 8070; no registered service). */
+export const DEFAULT_PORT = 8470;
 
 interface SeedCliOptions extends DataOptions {
   readonly patients: number;
@@ -48,8 +57,8 @@ function integerOption(name: string, min: number, max: number): (value: string) 
   };
 }
 
-function readyLine(node: LedgerNode): string {
-  return `READY medledger node ${node.origin} size ${node.size} root ${toHex(node.root())}`;
+function readyLine(node: LedgerNode, url: string): string {
+  return `READY medledger node ${node.origin} size ${node.size} root ${toHex(node.root())} url ${url}`;
 }
 
 async function initCommand(ctx: CliContext, opts: InitOptions): Promise<void> {
@@ -73,7 +82,7 @@ async function initCommand(ctx: CliContext, opts: InitOptions): Promise<void> {
 /** Run until SIGTERM or SIGINT; the node keeps processing submissions meanwhile. */
 function untilSignal(): Promise<string> {
   return new Promise((done) => {
-    // A timer keeps the event loop alive: nothing else may (HTTP comes with the next issue).
+    // A timer keeps the event loop alive even while the HTTP server has no connection.
     const keepAlive = setInterval(() => undefined, 2 ** 30);
     const stop = (signal: string): void => {
       clearInterval(keepAlive);
@@ -88,10 +97,11 @@ function untilSignal(): Promise<string> {
   });
 }
 
-async function startCommand(ctx: CliContext, opts: DataOptions): Promise<void> {
+async function startCommand(ctx: CliContext, opts: StartOptions): Promise<void> {
   const json = opts.json === true;
+  const dir = resolve(opts.data);
   const node = await createNode({
-    dir: resolve(opts.data),
+    dir,
     crypto: ctx.crypto,
     onBatchError: (err) => {
       const code = isLedgerError(err) ? err.code : "INTERNAL";
@@ -101,6 +111,24 @@ async function startCommand(ctx: CliContext, opts: DataOptions): Promise<void> {
   }).catch((err: unknown) => {
     throw asUsage(err);
   });
+  let url: string;
+  let server;
+  try {
+    server = await createServer({ node, crypto: ctx.crypto, dataDir: dir, log: (line) => ctx.io.err(line) });
+    url = await server.listen({ host: opts.host, port: opts.port });
+  } catch (err) {
+    await server?.close();
+    await node.close();
+    const code = (err as { code?: unknown } | null)?.code;
+    if (code === "EADDRINUSE" || code === "EACCES" || code === "EADDRNOTAVAIL") {
+      throw new CliError(
+        EXIT_USAGE,
+        "INVALID_ARGUMENT",
+        `cannot listen on ${opts.host}:${opts.port}: ${String(code)}`,
+      );
+    }
+    throw asUsage(err);
+  }
   if (json) {
     ctx.io.out(
       JSON.stringify({
@@ -109,10 +137,14 @@ async function startCommand(ctx: CliContext, opts: DataOptions): Promise<void> {
         origin: node.origin,
         size: node.size.toString(),
         root: toHex(node.root()),
+        url,
+        witnessKey: server.witnessKey,
       }),
     );
-  } else ctx.io.out(readyLine(node));
+  } else ctx.io.out(readyLine(node, url));
   const signal = await untilSignal();
+  // Stop taking requests and finish those in flight, then let the node commit what it queued.
+  await server.close();
   await node.close();
   if (json) ctx.io.out(JSON.stringify({ ok: true, event: "stopped", signal, size: node.size.toString() }));
   else ctx.io.out("STOPPED");
@@ -199,8 +231,15 @@ export function registerNodeCommands(program: Command, ctx: CliContext): void {
     .action(action(initCommand));
   node
     .command("start")
-    .description("run the node until SIGTERM or SIGINT; prints a READY line, then STOPPED")
+    .description("run the node and its HTTP API until SIGTERM or SIGINT; prints a READY line, then STOPPED")
     .requiredOption("--data <dir>", "the node's data folder")
+    .option("--host <address>", "the address the HTTP API listens on", "127.0.0.1")
+    .option(
+      "--port <n>",
+      `the HTTP API's port (0: a free one, shown in the READY line; default ${DEFAULT_PORT})`,
+      integerOption("--port", 0, 65535),
+      DEFAULT_PORT,
+    )
     .option("--json", "print JSON lines (ready, stopped) instead of text")
     .action(action(startCommand));
   node

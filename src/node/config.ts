@@ -10,6 +10,7 @@ import { z } from "zod";
 import { LedgerError } from "../core/errors.ts";
 import { parseJson } from "../core/encoding/jcs.ts";
 import type { CryptoSuite } from "../core/crypto/suite.ts";
+import { generateCosignatureKey, parseCosignatureSignerKey, type Clock } from "../core/note/cosignature.ts";
 import { parseNoteSignerKey, parseNoteVerifierKey, type NoteSigner } from "../core/note/signed-note.ts";
 
 /** The "format" member of node.json. */
@@ -20,10 +21,14 @@ export const NODE_CONFIG_VERSION = 1;
 export const NODE_CONFIG_FILE = "node.json";
 /** The store file of a new node, relative to the data folder. */
 export const NODE_STORE_FILE = "ledger.db";
+/** The node-local state of the HTTP API (validation queue, witness records; src/server/local-store.ts). */
+export const NODE_LOCAL_STATE_FILE = "queue.db";
 /** The keys folder (mode 0700). */
 export const NODE_KEYS_DIR = "keys";
 /** The checkpoint signer key file in the keys folder (mode 0600, unencrypted: docs/node.md, "Keys"). */
 export const LOG_KEY_FILE = "log.key";
+/** The witness key file in the keys folder: cosigns checkpoints (C2SP tlog-cosignature), mode 0600, unencrypted. */
+export const WITNESS_KEY_FILE = "witness.key";
 /** The demo passphrases of the actor key files (mode 0600). */
 export const PASSPHRASES_FILE = "PASSPHRASES.txt";
 /** The lock file that keeps two processes from sequencing one store. */
@@ -149,6 +154,55 @@ export async function readLogSigner(
     throw new LedgerError("KEY_INVALID", `${NODE_KEYS_DIR}/${LOG_KEY_FILE} is not the key node.json names`);
   }
   return signer;
+}
+
+/** The name of a node's witness key: its log origin and "/witness" (a valid note key name, as origins are). */
+export function witnessKeyName(origin: string): string {
+  return `${origin}/witness`;
+}
+
+/** Create `DIR/keys/witness.key` (mode 0600) for a node of that origin; refuses to overwrite one. */
+export async function writeWitnessKey(crypto: CryptoSuite, dir: string, origin: string): Promise<string> {
+  const key = await generateCosignatureKey(crypto, witnessKeyName(origin));
+  await writeFile(join(dir, NODE_KEYS_DIR, WITNESS_KEY_FILE), `${key.signerKey}\n`, {
+    mode: 0o600,
+    flag: "wx",
+  });
+  return key.verifierKey;
+}
+
+/**
+ * Read the node's witness signer from `DIR/keys/witness.key`, creating the key first when the file is
+ * missing (a data folder made before witness keys existed). Like log.key it is not encrypted, so an
+ * unattended node restarts alone (docs/node.md, "Keys"). `clock` stamps each cosignature (POSIX seconds).
+ */
+export async function readWitnessSigner(
+  crypto: CryptoSuite,
+  dir: string,
+  origin: string,
+  clock?: Clock,
+): Promise<NoteSigner> {
+  const path = join(dir, NODE_KEYS_DIR, WITNESS_KEY_FILE);
+  try {
+    await writeWitnessKey(crypto, dir, origin);
+  } catch (err) {
+    // EEXIST: the key is there already, the usual case.
+    if ((err as { code?: unknown }).code !== "EEXIST") {
+      throw new LedgerError(
+        "INVALID_ARGUMENT",
+        `cannot create ${NODE_KEYS_DIR}/${WITNESS_KEY_FILE}: ${fsCode(err)}`,
+        {
+          cause: err,
+        },
+      );
+    }
+  }
+  const bytes = await readSmallFile(path, `${NODE_KEYS_DIR}/${WITNESS_KEY_FILE}`);
+  return parseCosignatureSignerKey(
+    crypto,
+    new TextDecoder("utf-8", { fatal: true }).decode(bytes).trim(),
+    clock,
+  );
 }
 
 /** Parse PASSPHRASES.txt: lines `<key file name> <passphrase>`; "#" starts a comment line. */

@@ -28,10 +28,12 @@ import {
   NODE_CONFIG_FORMAT,
   NODE_CONFIG_VERSION,
   NODE_KEYS_DIR,
+  NODE_LOCAL_STATE_FILE,
   NODE_LOCK_FILE,
   NODE_STORE_FILE,
   PASSPHRASES_FILE,
   formatNodeConfig,
+  writeWitnessKey,
   fsCode,
   isValidOrigin,
   lockDataDir,
@@ -68,6 +70,8 @@ export interface InitNodeResult {
   readonly dir: string;
   readonly origin: string;
   readonly logKey: string;
+  /** The C2SP verifier key of the node's witness (keys/witness.key). */
+  readonly witnessKey: string;
   readonly size: bigint;
   readonly root: string;
   readonly genesis: string;
@@ -80,6 +84,10 @@ const NODE_FILES = [
   NODE_STORE_FILE,
   `${NODE_STORE_FILE}-wal`,
   `${NODE_STORE_FILE}-shm`,
+  // The queue and the witness records belong to the log being replaced.
+  NODE_LOCAL_STATE_FILE,
+  `${NODE_LOCAL_STATE_FILE}-wal`,
+  `${NODE_LOCAL_STATE_FILE}-shm`,
   NODE_KEYS_DIR,
 ];
 
@@ -128,6 +136,8 @@ export async function initNode(input: InitNodeInput): Promise<InitNodeResult> {
   // The checkpoint key: its name is the origin, as C2SP tlog-checkpoint recommends.
   const logKey = await generateNoteKey(crypto, origin);
   await writeFile(join(keysDir, LOG_KEY_FILE), `${logKey.signerKey}\n`, secret);
+  // The witness key: this node cosigns checkpoints it has checked (C2SP tlog-witness), its own log's first.
+  const witnessKey = await writeWitnessKey(crypto, dir, origin);
 
   const passphrases: string[] = [];
   const actor = async (file: string, kind: KeyKind, label: string): Promise<KeyFileContents> => {
@@ -205,6 +215,7 @@ export async function initNode(input: InitNodeInput): Promise<InitNodeResult> {
       dir,
       origin,
       logKey: logKey.verifierKey,
+      witnessKey,
       size: node.size,
       root: toHex(node.root()),
       genesis: result.id,

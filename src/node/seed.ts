@@ -1,40 +1,35 @@
 /**
  * Synthetic but well-formed ledger content, for trying a node out, benchmarks and audits (`medledger node
- * seed`). Everything goes through the real path: entries are built and signed as clients would, submitted
- * with node.submit, judged by the validator, appended and checkpointed. Random bytes are not records: each
- * record is a small FHIR-like JSON resource encrypted with AES-256-GCM under a fresh data key, its
- * ciphertext stored as a blob, the data key wrapped with HPKE for the patient, the author and the validator.
- *
- * The payload's AEAD associated data and the envelopes' binding follow docs/node.md ("Seeded records")
- * until the client SDK fixes the record encryption format.
+ * seed`). Everything goes through the real path: entries are built and signed by the client SDK's builders
+ * (src/sdk/entries.ts) as clients would, submitted with node.submit, judged by the validator, appended and
+ * checkpointed. Random bytes are not records: each record is a small FHIR resource in the SDK's record
+ * payload (docs/records.md), encrypted by the SDK under a fresh data key, its ciphertext stored as a blob,
+ * the data key wrapped with HPKE for the patient, the author and the validator.
  */
 import { join } from "node:path";
 import { LedgerError } from "../core/errors.ts";
-import { concatBytes, toBase64, toHex, utf8 } from "../core/encoding/bytes.ts";
-import { canonicalBytes } from "../core/encoding/jcs.ts";
-import { encodeEnvelope, sealEnvelope, DATA_KEY_LENGTH } from "../core/crypto/envelope.ts";
+import { toHex } from "../core/encoding/bytes.ts";
 import { unlockKeyFile, type KeyFileContents } from "../core/crypto/keyfile.ts";
 import type { CryptoSuite, KeyPair } from "../core/crypto/suite.ts";
-import {
-  blindIdentifier,
-  buildEntry,
-  encodeEntry,
-  entryId,
-  newRandomId,
-  orgRecipient,
-  patientRecipient,
-  signEntry,
-} from "../core/ledger/entry.ts";
+import { entryId, newRandomId, orgRecipient, patientRecipient } from "../core/ledger/entry.ts";
 import { ledgerMonth } from "../core/ledger/state.ts";
-import type { Entry, SignatureRole } from "../core/ledger/schema.ts";
+import {
+  deriveBlindingKey,
+  encryptRecord,
+  enrollmentEntry,
+  identifierEntry,
+  recordEntry as recordEntryOf,
+  signAs,
+  wrapKeyFor,
+  type EnvelopeRef,
+  type RecordContent,
+} from "../sdk/index.ts";
 import { NODE_KEYS_DIR, readPassphrase, readSmallFile } from "./config.ts";
 import { GENESIS_AUTHOR_ORG, GENESIS_VALIDATOR_ORG, orgKeyFile } from "./init.ts";
 import type { LedgerNode } from "./node.ts";
 
-/** Domain-separation prefix of a seeded record's associated data. */
-export const RECORD_AAD_PREFIX = "medledger/record/v1\n";
-/** Domain-separation prefix of the key that blinds the demo hospital's MRNs. */
-export const SEED_BLINDING_INFO = "medledger/seed/identifier-blinding/v1";
+/** The record format is the SDK's (docs/records.md); re-exported for callers of the seeder. */
+export { RECORD_AAD_PREFIX, recordAad } from "../sdk/index.ts";
 /** The identifier system of seeded MRNs. */
 export const SEED_MRN_SYSTEM = "urn:medledger:demo:mrn";
 /** Bounds of `node seed`. */
@@ -84,28 +79,17 @@ export async function loadSeedActors(crypto: CryptoSuite, dir: string): Promise<
 }
 
 /**
- * The demo hospital's MRN blinding key, derived from its signing seed with HKDF (RFC 5869), so seeded links
- * can be found again by MRN without another secret file. A real org keeps a separate random key.
+ * The demo hospital's MRN blinding key: the SDK's derivation for every org (deriveBlindingKey, from the
+ * org's key file), so seeded links are found again by MRN through the SDK.
  */
-export async function seedBlindingKey(crypto: CryptoSuite, org: KeyFileContents): Promise<Uint8Array> {
-  const prk = await crypto.hkdfExtract(new Uint8Array(32), org.signing.secretKey);
-  return crypto.hkdfExpand(prk, utf8(SEED_BLINDING_INFO), 32);
+export function seedBlindingKey(crypto: CryptoSuite, org: KeyFileContents): Promise<Uint8Array> {
+  return deriveBlindingKey(crypto, org.signing.secretKey);
 }
 
 /** A fresh patient with fresh keys and a random pseudonymous id. */
 export async function newSeedPatient(crypto: CryptoSuite): Promise<SeedPatient> {
   const [sign, enc] = await Promise.all([crypto.ed25519Generate(), crypto.x25519Generate()]);
   return { id: newRandomId(crypto), sign, enc, head: null };
-}
-
-async function signAll(
-  crypto: CryptoSuite,
-  entry: Entry,
-  signers: readonly (readonly [SignatureRole, Uint8Array])[],
-): Promise<Uint8Array> {
-  let out = entry;
-  for (const [role, secret] of signers) out = await signEntry(crypto, out, role, secret);
-  return encodeEntry(out);
 }
 
 /** Advance the patient's chain to the entry and return its bytes. */
@@ -120,21 +104,13 @@ export async function enrollEntry(
   actors: SeedActors,
   patient: SeedPatient,
 ): Promise<Uint8Array> {
-  const entry = buildEntry("patient.enroll", {
-    patient: patient.id,
-    prev: null,
-    org: actors.author.id,
-    signKey: toHex(patient.sign.publicKey),
-    encKey: toHex(patient.enc.publicKey),
+  const org = { id: actors.author.id, signing: actors.author.keys.signing };
+  const signed = await enrollmentEntry(crypto, org, {
+    id: patient.id,
+    signing: patient.sign,
+    encryption: patient.enc,
   });
-  return chained(
-    crypto,
-    patient,
-    await signAll(crypto, entry, [
-      ["patient", patient.sign.secretKey],
-      ["org", actors.author.keys.signing.secretKey],
-    ]),
-  );
+  return chained(crypto, patient, signed.bytes);
 }
 
 /** identifier.link of an MRN at the author org, blinded with its key, signed by the patient and the org. */
@@ -145,76 +121,79 @@ export async function linkEntry(
   mrn: string,
 ): Promise<Uint8Array> {
   if (patient.head === null) throw new LedgerError("INVALID_ARGUMENT", "enrol the patient first");
-  const entry = buildEntry("identifier.link", {
-    patient: patient.id,
-    prev: patient.head,
-    org: actors.author.id,
-    blinded: await blindIdentifier(crypto, actors.blindingKey, SEED_MRN_SYSTEM, mrn),
-  });
-  return chained(
+  const org = { id: actors.author.id, signing: actors.author.keys.signing, blindingKey: actors.blindingKey };
+  const signed = await identifierEntry(
     crypto,
-    patient,
-    await signAll(crypto, entry, [
-      ["org", actors.author.keys.signing.secretKey],
-      ["patient", patient.sign.secretKey],
-    ]),
+    "identifier.link",
+    org,
+    { id: patient.id, signing: patient.sign },
+    patient.head,
+    SEED_MRN_SYSTEM,
+    mrn,
   );
+  return chained(crypto, patient, signed.bytes);
 }
 
-/** The associated data of a seeded record's payload and envelopes: the record's header in RFC 8785 JSON. */
-export function recordAad(header: {
-  patient: string;
-  record: string;
-  author: string;
-  month: string;
-}): Uint8Array {
-  const { patient, record, author, month } = header;
-  return concatBytes(utf8(RECORD_AAD_PREFIX), canonicalBytes({ author, month, patient, record }));
-}
-
-const RESOURCES = [
+/** The synthetic records: a record type, a title and a FHIR R4 resource dated on a day. */
+const RECORDS = [
   (day: string) => ({
-    resourceType: "Observation",
-    status: "final",
-    category: "vital-signs",
-    code: { system: "http://loinc.org", code: "8867-4", display: "Heart rate" },
-    effectiveDateTime: day,
-    valueQuantity: { value: 0, unit: "/min" },
+    type: "clinical-note" as const,
+    title: "Heart rate",
+    resource: {
+      resourceType: "Observation",
+      status: "final",
+      category: [{ coding: [{ code: "vital-signs" }] }],
+      code: { coding: [{ system: "http://loinc.org", code: "8867-4", display: "Heart rate" }] },
+      effectiveDateTime: day,
+      valueQuantity: { value: 0, unit: "/min" },
+    },
   }),
   (day: string) => ({
-    resourceType: "Observation",
-    status: "final",
-    category: "laboratory",
-    code: { system: "http://loinc.org", code: "4548-4", display: "Hemoglobin A1c" },
-    effectiveDateTime: day,
-    valueQuantity: { value: 0, unit: "%" },
+    type: "laboratory-result" as const,
+    title: "HbA1c",
+    resource: {
+      resourceType: "Observation",
+      status: "final",
+      category: [{ coding: [{ code: "laboratory" }] }],
+      code: { coding: [{ system: "http://loinc.org", code: "4548-4", display: "Hemoglobin A1c" }] },
+      effectiveDateTime: day,
+      valueQuantity: { value: 0, unit: "%" },
+    },
   }),
   (day: string) => ({
-    resourceType: "Encounter",
-    status: "finished",
-    class: { code: "AMB", display: "ambulatory" },
-    period: { start: day, end: day },
+    type: "consultation" as const,
+    title: "Consultation",
+    resource: {
+      resourceType: "Encounter",
+      status: "finished",
+      class: { code: "AMB", display: "ambulatory" },
+      period: { start: day, end: day },
+    },
   }),
   (day: string) => ({
-    resourceType: "MedicationRequest",
-    status: "active",
-    intent: "order",
-    medicationCodeableConcept: { text: "Amoxicillin 500 mg capsule" },
-    authoredOn: day,
+    type: "prescription" as const,
+    title: "Amoxicillin",
+    resource: {
+      resourceType: "MedicationRequest",
+      status: "active",
+      intent: "order",
+      medicationCodeableConcept: { text: "Amoxicillin 500 mg capsule" },
+      authoredOn: day,
+    },
   }),
 ] as const;
 
-/** A small synthetic FHIR-like resource dated within `month`, about `patient`. */
-export function syntheticResource(crypto: CryptoSuite, patient: string, month: string): Uint8Array {
+/** A small synthetic record (docs/records.md payload) dated within `month`, about `patient`. */
+export function syntheticRecord(crypto: CryptoSuite, patient: string, month: string): RecordContent {
   const [r0, r1, r2] = crypto.randomBytes(3);
-  const day = `${month}-${String(1 + (r1! % 28)).padStart(2, "0")}`;
-  const resource: Record<string, unknown> = { ...RESOURCES[r0! % RESOURCES.length]!(day) };
-  if (resource.valueQuantity !== undefined) {
-    const unit = (resource.valueQuantity as { unit: string }).unit;
-    resource.valueQuantity = { value: unit === "%" ? 4 + (r2! % 60) / 10 : 50 + (r2! % 60), unit };
+  const date = `${month}-${String(1 + (r1! % 28)).padStart(2, "0")}`;
+  const { type, title, resource } = RECORDS[r0! % RECORDS.length]!(date);
+  const out: Record<string, unknown> = { ...resource, subject: { reference: `Patient/${patient}` } };
+  if ("valueQuantity" in resource) {
+    const unit = resource.valueQuantity.unit;
+    out.valueQuantity = { value: unit === "%" ? 4 + (r2! % 60) / 10 : 50 + (r2! % 60), unit };
   }
-  resource.subject = { reference: `Patient/${patient}` };
-  return utf8(JSON.stringify(resource));
+  return { type, sensitivity: "normal", date, title, resource: out };
 }
 
 /** A month `back` months before the month of a ledger time (YYYY-MM). */
@@ -225,8 +204,8 @@ export function monthsBefore(time: number, back: number): string {
 }
 
 /**
- * record.append by the author org, attested by the validator org: the encrypted payload is stored with
- * `putBlob` (nonce || AES-256-GCM ciphertext and tag) and the entry carries its SHA-256 and size.
+ * record.append by the author org, attested by the validator org, encrypted by the SDK (docs/records.md):
+ * the payload blob is stored with `putBlob` and the entry carries its SHA-256 and size.
  */
 export async function recordEntry(
   crypto: CryptoSuite,
@@ -236,53 +215,37 @@ export async function recordEntry(
   putBlob: (bytes: Uint8Array) => Uint8Array,
 ): Promise<Uint8Array> {
   if (patient.head === null) throw new LedgerError("INVALID_ARGUMENT", "enrol the patient first");
-  const record = newRandomId(crypto);
-  const header = { patient: patient.id, record, author: actors.author.id, month };
-  const aad = recordAad(header);
-  const dataKey = crypto.randomBytes(DATA_KEY_LENGTH);
-  const nonce = crypto.randomBytes(12);
-  const sealed = await crypto.aeadSeal(
-    "AES-256-GCM",
-    dataKey,
-    nonce,
-    aad,
-    syntheticResource(crypto, patient.id, month),
-  );
-  const blob = concatBytes(nonce, sealed);
-  const hash = putBlob(blob);
-  const readers: [string, Uint8Array][] = [
-    [orgRecipient(actors.author.id), actors.author.keys.encryption.publicKey],
-    [orgRecipient(actors.validator.id), actors.validator.keys.encryption.publicKey],
-    [patientRecipient(patient.id), patient.enc.publicKey],
-  ];
-  readers.sort((a, b) => (a[0] < b[0] ? -1 : 1));
-  const envelopes = await Promise.all(
-    readers.map(async ([to, key]) => ({
-      to,
-      env: toBase64(encodeEnvelope(await sealEnvelope(crypto, key, dataKey, { info: utf8(to), aad }))),
-    })),
-  );
-  dataKey.fill(0);
-  const entry = buildEntry("record.append", {
-    patient: patient.id,
+  const header = { patient: patient.id, record: newRandomId(crypto), author: actors.author.id, month };
+  const encrypted = await encryptRecord(crypto, header, syntheticRecord(crypto, patient.id, month));
+  let envelopes: EnvelopeRef[];
+  try {
+    if (toHex(putBlob(encrypted.ciphertext)) !== encrypted.ciphertextRef.hash) {
+      throw new LedgerError("INTERNAL", "the blob store returned another hash");
+    }
+    envelopes = await wrapKeyFor(
+      crypto,
+      [
+        { to: orgRecipient(actors.author.id), publicKey: actors.author.keys.encryption.publicKey },
+        { to: orgRecipient(actors.validator.id), publicKey: actors.validator.keys.encryption.publicKey },
+        { to: patientRecipient(patient.id), publicKey: patient.enc.publicKey },
+      ],
+      encrypted.dataKey,
+      encrypted.aad,
+    );
+  } finally {
+    encrypted.dataKey.fill(0);
+  }
+  const entry = recordEntryOf(encrypted, {
     prev: patient.head,
-    record,
-    author: actors.author.id,
     validator: actors.validator.id,
     withheldFromPatient: false,
-    month,
-    ciphertext: { hash: toHex(hash), size: blob.length },
-    blobs: [],
     envelopes,
   });
-  return chained(
-    crypto,
-    patient,
-    await signAll(crypto, entry, [
-      ["author", actors.author.keys.signing.secretKey],
-      ["validator", actors.validator.keys.signing.secretKey],
-    ]),
-  );
+  const signed = await signAs(crypto, entry, [
+    ["author", actors.author.keys],
+    ["validator", actors.validator.keys],
+  ]);
+  return chained(crypto, patient, signed.bytes);
 }
 
 /** What seeding did. */

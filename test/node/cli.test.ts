@@ -1,8 +1,9 @@
 /**
  * `medledger node` as an operator runs it, each command a real child process: 1. `node init` creates a data
  * folder and refuses to overwrite it; 2. `node seed` fills it through the node with 5 patients x 3 records;
- * 3. `node start` opens it, prints its READY line with the seeded size, and on SIGTERM prints STOPPED and
- * exits 0; 4. a second `node seed` while the node runs is refused (exit 2).
+ * 3. `node start` opens it and its HTTP API on a free port (--port 0), prints its READY line with the seeded
+ * size and the URL, answers over HTTP, and on SIGTERM prints STOPPED and exits 0; 4. a second `node seed`
+ * while the node runs is refused (exit 2); 5. with --json the ready line is JSON with the URL.
  */
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
@@ -23,11 +24,10 @@ interface Started {
   readonly exited: Promise<{ status: number | null; stdout: string; stderr: string }>;
 }
 
-function start(dir: string): Promise<Started> {
+function start(dir: string, ...extra: string[]): Promise<Started> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ["--import", "tsx", MAIN, "node", "start", "--data", dir], {
-      cwd: ROOT,
-    });
+    const args = ["--import", "tsx", MAIN, "node", "start", "--data", dir, "--port", "0", ...extra];
+    const child = spawn(process.execPath, args, { cwd: ROOT });
     let stdout = "";
     let stderr = "";
     const exited = new Promise<{ status: number | null; stdout: string; stderr: string }>((done) =>
@@ -37,7 +37,7 @@ function start(dir: string): Promise<Started> {
     child.stderr.setEncoding("utf8").on("data", (d: string) => (stderr += d));
     child.stdout.setEncoding("utf8").on("data", (d: string) => {
       stdout += d;
-      const line = stdout.split("\n").find((l) => l.startsWith("READY "));
+      const line = stdout.split("\n").find((l) => l.startsWith("READY ") || l.includes('"event":"ready"'));
       if (line !== undefined) {
         resolve({
           ready: line,
@@ -107,9 +107,16 @@ describe("medledger node init, seed and start", () => {
     assert.ok(report.blobBytes > 15 * 28, "each record stored a real ciphertext blob");
   });
 
-  it("3. node start prints READY with the seeded size, and stops cleanly on SIGTERM", async () => {
+  it("3. node start prints READY with the seeded size and its URL, serves HTTP, and stops cleanly on SIGTERM", async () => {
     const node = await start(dir);
-    assert.match(node.ready, /^READY medledger node cli\.medledger\.example\/log size 26 root [0-9a-f]{64}$/);
+    const ready =
+      /^READY medledger node cli\.medledger\.example\/log size 26 root [0-9a-f]{64} url (http:\/\/127\.0\.0\.1:(\d+))$/.exec(
+        node.ready,
+      );
+    assert.ok(ready !== null, node.ready);
+    assert.notEqual(ready[2], "0", "--port 0 picks a free port and the line shows it");
+    const health = await fetch(`${ready[1]}/v1/health`);
+    assert.deepEqual(await health.json(), { ok: true, size: "26" });
     // 4. While it runs, nothing else may sequence the same folder.
     const seed = await medledger(
       "node",
@@ -126,6 +133,26 @@ describe("medledger node init, seed and start", () => {
     const stopped = await node.stop();
     assert.equal(stopped.status, 0, stopped.stderr);
     assert.deepEqual(stopped.stdout.trim().split("\n").slice(-1), ["STOPPED"]);
+  });
+
+  it("5. node start --json prints JSON lines with the URL and the witness key", async () => {
+    const node = await start(dir, "--json");
+    const ready = JSON.parse(node.ready) as {
+      ok: boolean;
+      event: string;
+      url: string;
+      size: string;
+      witnessKey: string;
+    };
+    assert.equal(ready.event, "ready");
+    assert.equal(ready.size, "26");
+    assert.match(ready.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    const info = (await (await fetch(`${ready.url}/v1/node`)).json()) as { witnessKey: string };
+    assert.equal(info.witnessKey, ready.witnessKey);
+    const stopped = await node.stop();
+    assert.equal(stopped.status, 0, stopped.stderr);
+    const last = JSON.parse(stopped.stdout.trim().split("\n").at(-1)!) as { event: string };
+    assert.equal(last.event, "stopped");
   });
 
   it("bad options are usage errors", async () => {
