@@ -12,7 +12,13 @@ import packageJson from "../../package.json" with { type: "json" };
 export const MEDLEDGER_VERSION: string = packageJson.version;
 import { EXIT_OK, EXIT_USAGE, reportError, type CliContext } from "./report.ts";
 import { registerDemoCommand } from "./demo.ts";
+import { registerGrantCommands } from "./grant.ts";
+import { registerHistoryCommands } from "./history.ts";
 import { registerNodeCommands } from "./node.ts";
+import { registerOrgCommands } from "./org.ts";
+import { registerPatientCommands } from "./patient.ts";
+import { registerRecordCommands } from "./record.ts";
+import { registerTlogDemoCommand } from "./tlog-demo.ts";
 import { registerTlogCommands } from "./tlog.ts";
 import { registerVerifyCommand } from "./verify.ts";
 
@@ -20,7 +26,10 @@ import { registerVerifyCommand } from "./verify.ts";
 export function createProgram(ctx: CliContext, json: boolean): Command {
   const program = new Command("medledger");
   program
-    .description("medledger: a verifiable ledger of medical records (C2SP checkpoints, witnesses, proofs)")
+    .description(
+      "medledger: a patient-controlled, end-to-end encrypted, verifiable ledger of medical records " +
+        "(start with: medledger demo)",
+    )
     .version(MEDLEDGER_VERSION, "-V, --version", "print the version of medledger")
     .exitOverride()
     .configureOutput({
@@ -32,9 +41,14 @@ export function createProgram(ctx: CliContext, json: boolean): Command {
       },
     })
     .showHelpAfterError("(run with --help for usage)");
-  registerTlogCommands(program, ctx);
-  registerDemoCommand(program, ctx, runCli);
+  registerDemoCommand(program, ctx);
   registerNodeCommands(program, ctx);
+  registerOrgCommands(program, ctx);
+  registerPatientCommands(program, ctx);
+  registerRecordCommands(program, ctx);
+  registerGrantCommands(program, ctx);
+  registerHistoryCommands(program, ctx);
+  registerTlogDemoCommand(registerTlogCommands(program, ctx), ctx, runCli);
   registerVerifyCommand(program, ctx);
   return program;
 }

@@ -284,7 +284,7 @@ function addPolicyOptions(cmd: Command): Command {
 }
 
 /** Add `medledger tlog` and its subcommands to the program. */
-export function registerTlogCommands(program: Command, ctx: CliContext): void {
+export function registerTlogCommands(program: Command, ctx: CliContext): Command {
   const tlog = program
     .command("tlog")
     .description("verify C2SP checkpoints, witness cosignatures, inclusion and consistency proofs");
@@ -338,4 +338,5 @@ export function registerTlogCommands(program: Command, ctx: CliContext): void {
     .option("--json", "print one JSON document")
     .argument("<checkpoint-file>", "the signed checkpoint")
     .action(action<CosignOptions>(ctx, (opts, file) => cosignCommand(ctx, opts, file)));
+  return tlog;
 }

@@ -1,5 +1,5 @@
 /**
- * `medledger demo` end to end, as a newcomer runs it: 1. the demo builds a log and verifies its own
+ * `medledger tlog demo` end to end, as a newcomer runs it: 1. the demo builds a log and verifies its own
  * artefacts; 2. the files it wrote verify again with the auditor's commands; 3. a changed byte in an entry
  * or a checkpoint makes them fail.
  */
@@ -10,13 +10,13 @@ import { join } from "node:path";
 import { after, describe, it } from "node:test";
 import { medledger } from "./run.ts";
 
-describe("medledger demo", () => {
+describe("medledger tlog demo", () => {
   const dir = mkdtempSync(join(tmpdir(), "medledger-demo-test-"));
   after(() => rmSync(dir, { recursive: true, force: true }));
   const key = (name: string): string => readFileSync(join(dir, name), "utf8").trim();
 
   it("1. builds a cosigned log and verifies every artefact it wrote", async () => {
-    const run = await medledger("demo", "--out", dir, "--entries", "21", "--json");
+    const run = await medledger("tlog", "demo", "--out", dir, "--entries", "21", "--json");
     assert.equal(run.status, 0, run.stderr);
     const report = JSON.parse(run.stdout) as {
       ok: boolean;
@@ -77,7 +77,7 @@ describe("medledger demo", () => {
   });
 
   it("refuses a bad entry count as a usage error", async () => {
-    const run = await medledger("demo", "--entries", "1");
+    const run = await medledger("tlog", "demo", "--entries", "1");
     assert.equal(run.status, 2);
     assert.match(run.stderr, /between 2 and 1000000/);
   });
