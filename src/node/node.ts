@@ -5,7 +5,10 @@
  * patient index for every patient whose chain moved, and signs a C2SP checkpoint over the new tree size with
  * one extension line committing to the patient-index root. Then ONE store transaction writes it all: an
  * entry row per submission (accepted or rejected with its code), the Merkle nodes, the index nodes, the
- * checkpoint. Submitters are answered only after that transaction is durable.
+ * checkpoint. Submitters are answered only after that transaction is durable. Decoding and signature checks
+ * depend on an entry's bytes alone, so worker threads (and the main thread when it would otherwise wait)
+ * pre-check entries from the moment they are submitted (verifier.ts); the validator uses a pre-check only for
+ * the exact bytes it was made for, so the verdicts do not depend on the workers.
  *
  * At start the node rebuilds its in-memory state by replaying the stored accepted entries (signatures are
  * not checked again: `medledger verify` does that), reopens the tree and the index from the store, checks
@@ -16,6 +19,7 @@ import { availableParallelism } from "node:os";
 import { LedgerError } from "../core/errors.ts";
 import { bytesEqual, fromHex, toBase64, toHex } from "../core/encoding/bytes.ts";
 import type { CryptoSuite } from "../core/crypto/suite.ts";
+import type { Entry } from "../core/ledger/schema.ts";
 import { applyEntry } from "../core/ledger/validator.ts";
 import { LedgerState } from "../core/ledger/state.ts";
 import { MerkleTree } from "../core/merkle/tree.ts";
@@ -44,12 +48,9 @@ import {
 } from "./config.ts";
 import { EmbeddedEngine, checkSubmissionBatch, type OrderingEngine } from "./engine.ts";
 import { StagedIndexNodes, StagedMerkleNodes } from "./staging.ts";
-import { SignatureVerifier, signatureDigest } from "./verifier.ts";
+import { PrecheckPool, type PrecheckRef, type PrecheckStats } from "./verifier.ts";
 
-/** Entries per chunk sent to a verification worker: small, so the validator starts soon. */
-const VERIFY_CHUNK = 32;
-
-/** Verification workers by default: every core but the validator's, at most 4. */
+/** Pre-check workers by default: every core but the validator's, at most 4. */
 export function defaultVerifyWorkers(): number {
   return Math.min(4, Math.max(0, availableParallelism() - 1));
 }
@@ -93,7 +94,10 @@ export interface NodeOptions {
   readonly onBatchError?: (err: unknown) => void;
   /** The ordering engine (default: the embedded engine over the store). */
   readonly engine?: OrderingEngine;
-  /** Worker threads that pre-verify signatures (default: defaultVerifyWorkers(); 0: none). */
+  /**
+   * Worker threads that pre-check entries, decoding them and verifying their signatures ahead of the
+   * validator (default: defaultVerifyWorkers(); 0: none, everything on the main thread).
+   */
   readonly verifyWorkers?: number;
 }
 
@@ -127,6 +131,8 @@ export interface LedgerNode {
   root(): Uint8Array;
   /** Patient-index root after the last committed batch. */
   indexRoot(): Uint8Array;
+  /** How many chunks of entries workers and the main thread pre-checked so far (docs/node.md). */
+  readonly prechecks: Readonly<PrecheckStats>;
   /** Submit entries in order; resolves with one verdict each once they are durable (docs/node.md). */
   submit(entries: readonly Uint8Array[]): Promise<SubmitResult[]>;
   /** The latest stored checkpoint, or undefined before genesis. */
@@ -173,7 +179,20 @@ interface Owned {
 }
 
 const KINDS_WITH_CLINICAL_TIME = new Set(["record.append", "record.amend"]);
-const utf8Decoder = new TextDecoder("utf-8", { fatal: true });
+
+/** The patient an accepted entry is about, and its clinical month (record versions only). */
+function describe(entry: Entry): { patient: string | null; clinicalTime: string | null } {
+  const body = entry.body as Record<string, unknown>;
+  const patient = typeof body.patient === "string" ? body.patient : null;
+  const month = body.month;
+  const clinicalTime = KINDS_WITH_CLINICAL_TIME.has(entry.kind) && typeof month === "string" ? month : null;
+  return { patient, clinicalTime };
+}
+
+/** Resolve after the event loop has run once (timers, I/O and setImmediate callbacks already queued). */
+function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
 
 function corrupt(message: string): never {
   throw new LedgerError("STORE_CORRUPT", message);
@@ -207,9 +226,12 @@ class Node implements LedgerNode {
   readonly #merkleNodes: StagedMerkleNodes;
   readonly #indexNodes: StagedIndexNodes;
   readonly #tickets = new Set<Ticket>();
-  readonly #verifier: SignatureVerifier;
-  /** Digests of the current batch's signatures that a worker verified. */
-  readonly #verified = new Set<string>();
+  readonly #prechecks: PrecheckPool;
+  /**
+   * Pre-checks started at submit() time, by the seq the ordering engine gave each entry (as a number: exact
+   * below 2^53, and a number key costs a fraction of a bigint one).
+   */
+  readonly #early = new Map<number, PrecheckRef>();
   // While true, the replay crypto accepts every signature: stored accepted entries were checked when they
   // were first appended, and `medledger verify` checks them again from scratch.
   #trusting = false;
@@ -250,7 +272,7 @@ class Node implements LedgerNode {
     if (!Number.isInteger(workers) || workers < 0 || workers > 64) {
       throw new LedgerError("INVALID_ARGUMENT", "verifyWorkers must be an integer in 0..64");
     }
-    this.#verifier = new SignatureVerifier(workers);
+    this.#prechecks = new PrecheckPool(workers, input.crypto);
   }
 
   /** Check the configuration against the store, rebuild, and start processing the stream. */
@@ -265,8 +287,9 @@ class Node implements LedgerNode {
       }
       node.#bindStore(input.config);
       await node.#rebuild();
+      await node.#prechecks.ready();
     } catch (err) {
-      await node.#verifier.close();
+      await node.#prechecks.close();
       throw err;
     }
     node.#unsubscribe = node.engine.onAppended(() => node.#schedule());
@@ -291,6 +314,10 @@ class Node implements LedgerNode {
     return this.#index.root;
   }
 
+  get prechecks(): Readonly<PrecheckStats> {
+    return { ...this.#prechecks.stats };
+  }
+
   checkpoint(): StoredCheckpoint | undefined {
     return this.store.latestCheckpoint();
   }
@@ -303,7 +330,18 @@ class Node implements LedgerNode {
       });
     }
     const checked = checkSubmissionBatch(entries);
+    // Decoding and signatures depend on the bytes alone: workers start on them now, while the engine makes
+    // them durable and the node finishes the batch in progress (src/node/verifier.ts).
+    const refs = this.#prechecks.submitted(checked);
     const first = await this.engine.submit(checked);
+    // Only for entries still to be judged (#process forgets those of each batch it ends).
+    if (refs !== undefined && first + BigInt(refs.length) > this.#nextSeq) {
+      const from = Number(first);
+      const next = Number(this.#nextSeq);
+      refs.forEach((ref, i) => {
+        if (from + i >= next) this.#early.set(from + i, ref);
+      });
+    }
     return new Promise<SubmitResult[]>((resolve, reject) => {
       const ticket: Ticket = {
         first,
@@ -345,7 +383,8 @@ class Node implements LedgerNode {
       ticket.reject(new LedgerError("CONFLICT", "the node closed before processing the submission"));
     }
     this.#tickets.clear();
-    await this.#verifier.close();
+    this.#early.clear();
+    await this.#prechecks.close();
     if (this.#owned !== null) {
       this.#owned.store.close();
       await this.#owned.lock.release();
@@ -370,25 +409,13 @@ class Node implements LedgerNode {
 
   /**
    * The validator's crypto suite: the real one, except that signature checks are skipped while replaying
-   * stored accepted entries, and a signature a worker already verified (same key, message and signature)
-   * is not verified twice.
+   * stored accepted entries.
    */
   #validatorCrypto(): CryptoSuite {
     const real = this.#crypto;
     const suite = Object.create(real) as CryptoSuite & { ed25519Verify: CryptoSuite["ed25519Verify"] };
-    suite.ed25519Verify = (key, message, signature) => {
-      if (this.#trusting) return Promise.resolve(true);
-      if (
-        this.#verified.size > 0 &&
-        key instanceof Uint8Array &&
-        message instanceof Uint8Array &&
-        signature instanceof Uint8Array &&
-        this.#verified.has(toHex(signatureDigest(real, key, message, signature)))
-      ) {
-        return Promise.resolve(true);
-      }
-      return real.ed25519Verify(key, message, signature);
-    };
+    suite.ed25519Verify = (key, message, signature) =>
+      this.#trusting ? Promise.resolve(true) : real.ed25519Verify(key, message, signature);
     return suite;
   }
 
@@ -488,6 +515,8 @@ class Node implements LedgerNode {
   }
 
   async #drain(): Promise<void> {
+    // Let the submit() calls whose entries just became durable record their pre-checks first.
+    await yieldToEventLoop();
     do {
       this.#rerun = false;
       for (;;) {
@@ -501,6 +530,8 @@ class Node implements LedgerNode {
         if (batch.length === 0) break;
         // A failed batch stops the drain until the next submission, so a broken disk is not spun on.
         if (!(await this.#process(batch))) return;
+        // Let the engine make the submissions that arrived meanwhile durable: they join the next batch.
+        await yieldToEventLoop();
       }
     } while (this.#rerun);
   }
@@ -523,6 +554,9 @@ class Node implements LedgerNode {
         this.#onBatchError(rebuildError);
       }
       return false;
+    } finally {
+      // A pre-check recorded while the batch ran (after it looked) is of no more use.
+      for (const submission of batch) this.#early.delete(Number(submission.seq));
     }
   }
 
@@ -538,29 +572,35 @@ class Node implements LedgerNode {
     const time = Math.max(clock, this.#lastTime);
     const rows: NewEntry[] = [];
     const results: SubmitResult[] = [];
-    const moved = new Set<string>();
-    const chunks = this.#verifier.verifyChunks(
-      batch.map((s) => s.bytes),
-      VERIFY_CHUNK,
-    );
-    this.#verified.clear();
+    /** Patients whose chain moved, with their patient-index key. */
+    const moved = new Map<string, Uint8Array>();
+    const refs = this.#precheckRefs(batch);
     for (const [i, submission] of batch.entries()) {
       const seq = first + BigInt(i);
       if (submission.seq !== seq) throw new LedgerError("INTERNAL", `the stream skipped seq ${seq}`);
-      if (i % VERIFY_CHUNK === 0)
-        for (const digest of await chunks[i / VERIFY_CHUNK]!) this.#verified.add(digest);
-      const verdict = await applyEntry(this.#state, submission.bytes, { seq: Number(seq), time });
+      let precheck;
+      const ref = refs[i];
+      if (ref !== undefined) {
+        const job = ref.group.job();
+        if (!job.isReady(ref.index)) await job.ready(ref.index);
+        precheck = job.get(ref.index);
+      }
+      const verdict = await applyEntry(this.#state, submission.bytes, { seq: Number(seq), time }, precheck);
       if (verdict.accepted) {
         const position = this.#tree.append(submission.bytes);
-        const { patient, clinicalTime } = this.#describe(submission.bytes);
-        if (patient !== null) moved.add(patient);
+        const { patient, clinicalTime } = describe(verdict.entry);
+        let key: Uint8Array | null = null;
+        if (patient !== null) {
+          key = moved.get(patient) ?? patientIndexKey(this.#sha, patient);
+          moved.set(patient, key);
+        }
         rows.push({
           seq,
           position,
           id: fromHex(verdict.id),
           status: "accepted",
           reason: null,
-          patient: patient === null ? null : patientIndexKey(this.#sha, patient),
+          patient: key,
           clinicalTime,
         });
         results.push({ seq, id: verdict.id, accepted: true, position });
@@ -579,15 +619,14 @@ class Node implements LedgerNode {
         results.push({ seq, id: toHex(id), accepted: false, reason: verdict.reason, detail: verdict.detail });
       }
     }
-    this.#verified.clear();
     let note: string | null = null;
     if (results.some((r) => r.accepted)) {
       if (moved.size > 0) {
         this.#index.update(
-          [...moved].map((patient) => {
+          [...moved].map(([patient, key]) => {
             const head = this.#state.chainHead(patient);
             if (head === undefined) throw new LedgerError("INTERNAL", "a moved patient has no chain");
-            return { key: patientIndexKey(this.#sha, patient), value: head };
+            return { key, value: head };
           }),
         );
       }
@@ -609,20 +648,30 @@ class Node implements LedgerNode {
       if (note !== null) this.store.putCheckpoint(size, note);
       if (time !== this.#lastTime) this.store.setMeta(`${META_LEDGER_TIME_PREFIX}${first}`, String(time));
     });
+    this.#indexNodes.confirm();
     await this.store.flush();
     this.#nextSeq = first + BigInt(batch.length);
     this.#lastTime = time;
     return results;
   }
 
-  /** The patient an accepted entry is about, and its clinical month (record versions only). */
-  #describe(bytes: Uint8Array): { patient: string | null; clinicalTime: string | null } {
-    // Accepted, so it is canonical, schema-valid JSON: a plain parse is enough here.
-    const entry = JSON.parse(utf8Decoder.decode(bytes)) as { kind: string; body: Record<string, unknown> };
-    const patient = typeof entry.body.patient === "string" ? entry.body.patient : null;
-    const month = entry.body.month;
-    const clinicalTime = KINDS_WITH_CLINICAL_TIME.has(entry.kind) && typeof month === "string" ? month : null;
-    return { patient, clinicalTime };
+  /**
+   * Where each entry of a batch finds its pre-check: the one started when it was submitted to this node,
+   * else one started now for all those without (when there are enough of them to be worth a worker).
+   */
+  #precheckRefs(batch: readonly Submission[]): (PrecheckRef | undefined)[] {
+    const refs: (PrecheckRef | undefined)[] = [];
+    const missing: number[] = [];
+    for (const [i, submission] of batch.entries()) {
+      const seq = Number(submission.seq);
+      const ref = this.#early.get(seq);
+      if (ref !== undefined) this.#early.delete(seq);
+      else missing.push(i);
+      refs.push(ref);
+    }
+    const group = this.#prechecks.batch(missing.map((i) => batch[i]!.bytes));
+    if (group !== undefined) missing.forEach((i, index) => (refs[i] = { group, index }));
+    return refs;
   }
 
   /** Hand a committed batch's verdicts to the submit() calls waiting for them. */

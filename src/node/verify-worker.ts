@@ -1,80 +1,54 @@
 /**
- * Worker thread of the signature pre-verifier (src/node/verifier.ts): reads each entry of a batch,
- * verifies every signature it carries, and answers with the digests of the signatures that verified. It never judges an entry: the validator on the main thread does, in order, and looks up these
- * digests instead of verifying again.
+ * A pre-check worker (src/node/verifier.ts): for each job it is sent, it claims chunks of entries from the
+ * front, pre-checks each entry (strict decoding and signature verification: precheckEntry), writes the
+ * answers into the job's shared memory and marks the chunk done. It never judges an entry: the validator on
+ * the main thread does, in order, and uses these answers only for bytes with the same SHA-256.
  */
-import { parentPort } from "node:worker_threads";
-import { fromBase64, fromHex, utf8 } from "../core/encoding/bytes.ts";
-import { ENTRY_SIGNING_PREFIX } from "../core/ledger/entry.ts";
+import { parentPort, workerData } from "node:worker_threads";
+import { precheckEntry } from "../core/ledger/precheck.ts";
 import { nodeCrypto } from "../platform/node-crypto.ts";
-import { signatureDigest } from "./verifier.ts";
+import {
+  CHUNK_DONE,
+  CHUNK_FREE,
+  CHUNK_WORKER,
+  DIGEST_BYTES,
+  WORKER_READY,
+  type JobMessage,
+  type SharedJob,
+} from "./verifier.ts";
 
-/** A request: an id and the entries of a batch. */
-interface VerifyRequest {
-  readonly id: number;
-  readonly entries: readonly Uint8Array[];
-}
+const index = (workerData as { index?: unknown } | null)?.index;
+const me = CHUNK_WORKER + (typeof index === "number" ? index : 0);
 
-const decoder = new TextDecoder("utf-8", { fatal: true });
-
-/**
- * JSON with object members sorted by key: the RFC 8785 form for the values entries hold (strings, small
- * integers, booleans, null). Faster than the strict encoder; where the two could differ, the message
- * differs, its digest matches nothing on the main thread, and the validator verifies that signature itself.
- */
-function sortedJson(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(sortedJson).join(",")}]`;
-  if (value !== null && typeof value === "object") {
-    const object = value as Record<string, unknown>;
-    const members = Object.keys(object)
-      .sort()
-      .map((key) => `${JSON.stringify(key)}:${sortedJson(object[key])}`);
-    return `{${members.join(",")}}`;
-  }
-  return JSON.stringify(value);
-}
-
-interface RawSignature {
-  readonly role?: unknown;
-  readonly key?: unknown;
-  readonly sig?: unknown;
-}
-
-async function verified(entries: readonly Uint8Array[]): Promise<Uint8Array[]> {
-  const digests: Uint8Array[] = [];
-  for (const bytes of entries) {
-    let entry: { v?: unknown; kind?: unknown; body?: unknown; sigs?: unknown };
-    try {
-      entry = JSON.parse(decoder.decode(bytes)) as typeof entry;
-    } catch {
-      continue;
-    }
-    if (typeof entry !== "object" || entry === null || !Array.isArray(entry.sigs)) continue;
-    const content = sortedJson({ v: entry.v, kind: entry.kind, body: entry.body });
-    for (const sig of entry.sigs as RawSignature[]) {
-      if (typeof sig?.role !== "string" || typeof sig.key !== "string" || typeof sig.sig !== "string")
-        continue;
-      let key: Uint8Array;
-      let signature: Uint8Array;
+/** Pre-check every chunk of a job that no other thread has claimed. */
+async function work(job: SharedJob): Promise<void> {
+  const { data, ends, chunk, state, digests, verified, decoded } = job;
+  for (let k = 0; k < state.length; k++) {
+    if (Atomics.compareExchange(state, k, CHUNK_FREE, me) !== CHUNK_FREE) continue;
+    const end = Math.min((k + 1) * chunk, ends.length);
+    for (let i = k * chunk; i < end; i++) {
+      // A private copy: shared memory is not for TextDecoder, and nothing may change under the decoder.
+      const bytes = data.slice(i === 0 ? 0 : ends[i - 1], ends[i]);
+      let result = null;
       try {
-        key = fromHex(sig.key);
-        signature = fromBase64(sig.sig);
+        result = await precheckEntry(nodeCrypto, bytes);
       } catch {
-        continue;
+        // Left undecoded: the validator finds out for itself.
       }
-      // The message of src/core/ledger/entry.ts signingMessage: prefix, role, newline, content.
-      const message = utf8(`${ENTRY_SIGNING_PREFIX}${sig.role}\n${content}`);
-      if (await nodeCrypto.ed25519Verify(key, message, signature)) {
-        digests.push(signatureDigest(nodeCrypto, key, message, signature));
+      if (result !== null) {
+        digests.set(result.digest, i * DIGEST_BYTES);
+        verified[i] = result.verified;
+        decoded[i] = 1;
       }
     }
+    // The answers above are written before the chunk is marked done (Atomics are sequentially consistent).
+    Atomics.store(state, k, CHUNK_DONE);
+    Atomics.notify(state, k);
   }
-  return digests;
 }
 
-parentPort?.on("message", (request: VerifyRequest) => {
-  verified(request.entries).then(
-    (digests) => parentPort?.postMessage({ id: request.id, digests }),
-    () => parentPort?.postMessage({ id: request.id, digests: [] }),
-  );
+let queue = Promise.resolve();
+parentPort?.on("message", (message: JobMessage) => {
+  queue = queue.then(() => work(message.job)).catch(() => undefined);
 });
+parentPort?.postMessage(WORKER_READY);

@@ -12,21 +12,41 @@ for (let i = 0; i < B64.length; i++) B64_INDEX[B64.charCodeAt(i)] = i;
 const utf8Encoder = new TextEncoder();
 const utf8Decoder = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
 
+/** The two hex digits of every byte value. */
+const HEX_PAIRS: readonly string[] = Array.from({ length: 256 }, (_, b) => HEX[b >> 4]! + HEX[b & 15]!);
+/** The value of each hex digit by character code (either case), -1 for any other character. */
+const HEX_VALUE = new Int8Array(128).fill(-1);
+for (let i = 0; i < 16; i++) {
+  HEX_VALUE[HEX.charCodeAt(i)] = i;
+  HEX_VALUE[HEX.toUpperCase().charCodeAt(i)] = i;
+}
+
 /** Lower-case hex of the bytes. */
 export function toHex(bytes: Uint8Array): string {
   let out = "";
-  for (const b of bytes) out += HEX[b >> 4]! + HEX[b & 15]!;
+  for (let i = 0; i < bytes.length; i++) out += HEX_PAIRS[bytes[i]!]!;
   return out;
 }
 
 /** Parse hex (either case); refuses odd length and non-hex characters. */
 export function fromHex(hex: string): Uint8Array {
-  if (hex.length % 2 !== 0 || !/^[0-9a-fA-F]*$/.test(hex)) {
-    throw new LedgerError("MALFORMED_INPUT", "hex string has odd length or a non-hex character");
-  }
+  if (hex.length % 2 !== 0) badHex();
   const out = new Uint8Array(hex.length / 2);
-  for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.slice(2 * i, 2 * i + 2), 16);
+  for (let i = 0; i < out.length; i++) {
+    const hi = hexValue(hex.charCodeAt(2 * i));
+    const lo = hexValue(hex.charCodeAt(2 * i + 1));
+    if ((hi | lo) < 0) badHex();
+    out[i] = (hi << 4) | lo;
+  }
   return out;
+}
+
+function hexValue(c: number): number {
+  return c < 128 ? HEX_VALUE[c]! : -1;
+}
+
+function badHex(): never {
+  throw new LedgerError("MALFORMED_INPUT", "hex string has odd length or a non-hex character");
 }
 
 /** Standard padded base64 (RFC 4648 section 4). */
@@ -48,42 +68,71 @@ export function toBase64(bytes: Uint8Array): string {
   return out;
 }
 
+function badBase64(why: string): never {
+  throw new LedgerError("MALFORMED_INPUT", `invalid base64: ${why}`);
+}
+
 /**
  * Parse standard padded base64 strictly: no whitespace, no URL alphabet, correct padding, and zero
  * unused bits (so every byte string has exactly one accepted encoding).
  */
 export function fromBase64(text: string): Uint8Array {
-  const bad = (why: string): never => {
-    throw new LedgerError("MALFORMED_INPUT", `invalid base64: ${why}`);
-  };
-  if (text.length % 4 !== 0) bad("length is not a multiple of 4");
+  // Entries carry several base64 fields (signatures, key envelopes): this is on the validator's hot path,
+  // so it allocates nothing but its result.
+  if (text.length % 4 !== 0) badBase64("length is not a multiple of 4");
   let pad = 0;
   if (text.endsWith("==")) pad = 2;
   else if (text.endsWith("=")) pad = 1;
   const out = new Uint8Array((text.length / 4) * 3 - pad);
+  const full = text.length - (pad === 0 ? 0 : 4);
   let o = 0;
-  for (let i = 0; i < text.length; i += 4) {
-    const last = i + 4 === text.length;
+  for (let i = 0; i < full; i += 4) {
+    const a = base64Value(text.charCodeAt(i));
+    const b = base64Value(text.charCodeAt(i + 1));
+    const c = base64Value(text.charCodeAt(i + 2));
+    const d = base64Value(text.charCodeAt(i + 3));
+    if ((a | b | c | d) < 0) badGroup(text, i);
+    const n = (a << 18) | (b << 12) | (c << 6) | d;
+    out[o++] = n >> 16;
+    out[o++] = (n >> 8) & 255;
+    out[o++] = n & 255;
+  }
+  if (pad !== 0) {
+    const i = full;
     let n = 0;
     for (let j = 0; j < 4; j++) {
-      const c = text.charCodeAt(i + j);
+      const ch = text.charCodeAt(i + j);
       let v: number;
-      if (c === 61 /* = */) {
-        if (!last || j < 4 - pad) bad("misplaced padding");
+      if (ch === 61 /* = */) {
+        if (j < 4 - pad) badBase64("misplaced padding");
         v = 0;
       } else {
-        v = c < 128 ? B64_INDEX[c]! : -1;
-        if (v < 0) bad("character outside the alphabet");
+        v = base64Value(ch);
+        if (v < 0) badBase64("character outside the alphabet");
       }
       n = (n << 6) | v;
     }
-    if (last && pad === 2 && (n & 0xffff) !== 0) bad("non-zero trailing bits");
-    if (last && pad === 1 && (n & 0xff) !== 0) bad("non-zero trailing bits");
-    out[o++] = n >> 16;
-    if (o < out.length) out[o++] = (n >> 8) & 255;
-    if (o < out.length) out[o++] = n & 255;
+    if (pad === 2 && (n & 0xffff) !== 0) badBase64("non-zero trailing bits");
+    if (pad === 1 && (n & 0xff) !== 0) badBase64("non-zero trailing bits");
+    out[o] = n >> 16;
+    if (pad === 1) out[o + 1] = (n >> 8) & 255;
   }
   return out;
+}
+
+/** Report the first bad character of a group that is not the last, as a scan in order meets it. */
+function badGroup(text: string, i: number): never {
+  for (let j = 0; j < 4; j++) {
+    const ch = text.charCodeAt(i + j);
+    if (ch === 61 /* = */) badBase64("misplaced padding");
+    if (base64Value(ch) < 0) break;
+  }
+  return badBase64("character outside the alphabet");
+}
+
+/** The value of a base64 character, or -1 (also for "="). */
+function base64Value(c: number): number {
+  return c < 128 ? B64_INDEX[c]! : -1;
 }
 
 /** UTF-8 bytes of a string (lone surrogates become U+FFFD; use the JCS parser to refuse them). */

@@ -4,6 +4,7 @@
  */
 export * from "./entry.ts";
 export * from "./history.ts";
+export * from "./precheck.ts";
 export * from "./rejections.ts";
 export * from "./schema.ts";
 export * from "./state.ts";

@@ -312,6 +312,92 @@ export type Entry = z.infer<typeof EntrySchema>;
 /** A typed entry of kind K. */
 export type EntryOf<K extends EntryKind> = Extract<Entry, { kind: K }>;
 
+/** Members of the entry and of a record body, for quickRecordCheck. */
+const ENTRY_MEMBERS = ["v", "kind", "body", "sigs"] as const;
+const SIGNATURE_MEMBERS = ["role", "key", "sig"] as const;
+const SIZED_MEMBERS = ["hash", "size"] as const;
+const ENVELOPE_MEMBERS = ["to", "env"] as const;
+const RECORD_MEMBERS = Object.keys(recordFields);
+const AMEND_MEMBERS = [...RECORD_MEMBERS, "supersedes"];
+const SIGNATURE_ROLE_SET: ReadonlySet<unknown> = new Set(SIGNATURE_ROLES);
+const MAX_ENVELOPE_TEXT = Math.ceil(MAX_ENVELOPE_BYTES / 3) * 4;
+
+/** A plain object (as the schemas see one) with exactly these members, none missing, none extra. */
+function exactly(value: unknown, members: readonly string[]): value is Record<string, unknown> {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) return false;
+  let count = 0;
+  for (const key in value) {
+    if (!Object.hasOwn(value, key) || !members.includes(key)) return false;
+    count++;
+  }
+  return count === members.length;
+}
+
+function matches(value: unknown, pattern: RegExp): value is string {
+  return typeof value === "string" && pattern.test(value);
+}
+
+function sizedObject(value: unknown): value is { hash: string } {
+  if (!exactly(value, SIZED_MEMBERS) || !matches(value.hash, HEX32)) return false;
+  const size = value.size;
+  return Number.isSafeInteger(size) && (size as number) >= 0 && (size as number) <= MAX_OBJECT_SIZE;
+}
+
+function signature(value: unknown): boolean {
+  return (
+    exactly(value, SIGNATURE_MEMBERS) &&
+    SIGNATURE_ROLE_SET.has(value.role) &&
+    matches(value.key, HEX32) &&
+    typeof value.sig === "string" &&
+    value.sig.length === 88 &&
+    decodes(value.sig, 64)
+  );
+}
+
+/**
+ * True only for a record.append or record.amend that EntrySchema accepts: the same members, patterns,
+ * bounds and refinements (the same helpers), checked without zod's bookkeeping, which costs more than
+ * the checks on the hot path of a node. It answers false for every other kind and for anything it is not
+ * sure of; decodeEntry then asks EntrySchema, which also says why. The schemas transform nothing, so an
+ * entry this accepts is, value for value, the one EntrySchema would return. A differential test holds it
+ * to never accepting what EntrySchema refuses (test/unit/ledger-precheck.test.ts).
+ */
+export function quickRecordCheck(value: unknown): boolean {
+  if (!exactly(value, ENTRY_MEMBERS) || value.v !== ENTRY_VERSION) return false;
+  const amend = value.kind === "record.amend";
+  if (!amend && value.kind !== "record.append") return false;
+  const sigs = value.sigs;
+  if (!Array.isArray(sigs) || sigs.length > MAX_SIGNATURES || !sigs.every(signature)) return false;
+  const body = value.body;
+  if (!exactly(body, amend ? AMEND_MEMBERS : RECORD_MEMBERS)) return false;
+  if (amend && !matches(body.supersedes, RANDOM_ID)) return false;
+  if (
+    !matches(body.patient, RANDOM_ID) ||
+    !matches(body.prev, HEX32) ||
+    !matches(body.record, RANDOM_ID) ||
+    !matches(body.author, ORG_ID) ||
+    !matches(body.validator, ORG_ID) ||
+    typeof body.withheldFromPatient !== "boolean" ||
+    !matches(body.month, MONTH) ||
+    !sizedObject(body.ciphertext)
+  ) {
+    return false;
+  }
+  const blobs = body.blobs;
+  if (!Array.isArray(blobs) || blobs.length > MAX_BLOBS || !blobs.every(sizedObject)) return false;
+  if (!strictlyAscending(blobs.map((b: { hash: string }) => b.hash))) return false;
+  const envelopes = body.envelopes;
+  if (!Array.isArray(envelopes) || envelopes.length < 1 || envelopes.length > MAX_ENVELOPES) return false;
+  const to: string[] = [];
+  for (const e of envelopes as unknown[]) {
+    if (!exactly(e, ENVELOPE_MEMBERS) || !matches(e.to, RECIPIENT)) return false;
+    if (typeof e.env !== "string" || e.env.length > MAX_ENVELOPE_TEXT || !envelopeDecodes(e.env))
+      return false;
+    to.push(e.to);
+  }
+  return strictlyAscending(to);
+}
+
 /**
  * What each kind reveals in clear, as paths into the body (`[]` marks array elements). Tests check that
  * built entries carry no other field; docs/entries.md explains why each one is there.

@@ -104,9 +104,16 @@ const DAY_SECONDS = 86_400;
 /** Largest ledger time accepted: 9999-12-31T23:59:59Z. */
 export const MAX_LEDGER_TIME = 253_402_300_799;
 
+/** The last day ledgerDay computed: a batch's entries share one ledger time, so mostly one day. */
+let lastDay = { day: Number.NaN, text: "" };
+
 /** The UTC day (YYYY-MM-DD) of a ledger time; pure, no clock. */
 export function ledgerDay(time: number): string {
-  return new Date(Math.floor(time / DAY_SECONDS) * DAY_SECONDS * 1000).toISOString().slice(0, 10);
+  const day = Math.floor(time / DAY_SECONDS);
+  if (day !== lastDay.day) {
+    lastDay = { day, text: new Date(day * DAY_SECONDS * 1000).toISOString().slice(0, 10) };
+  }
+  return lastDay.text;
 }
 
 /** The UTC month (YYYY-MM) of a ledger time. */

@@ -6,14 +6,16 @@
  * entry changes nothing: checks only read the state, and the changes are committed after the last check.
  */
 import { LedgerError } from "../errors.ts";
+import { bytesEqual, fromUtf8, toHex } from "../encoding/bytes.ts";
 import {
   decodeEntry,
   entryId,
   orgRecipient,
   patientRecipient,
-  signedContent,
+  signedContentOf,
   verifySignature,
 } from "./entry.ts";
+import { precheckVerified, type EntryPrecheck } from "./precheck.ts";
 import { reject, type Rejection } from "./rejections.ts";
 import type { BodyOf, Entry, EntryKind, OrgRole, SignatureRole } from "./schema.ts";
 import {
@@ -27,8 +29,8 @@ import {
   type StateChange,
 } from "./state.ts";
 
-/** The verdict on one entry. */
-export type ApplyResult = { readonly accepted: true; readonly id: string } | Rejection;
+/** The verdict on one entry; an accepted entry comes with its decoded form. */
+export type ApplyResult = { readonly accepted: true; readonly id: string; readonly entry: Entry } | Rejection;
 
 /** How long a break-glass declaration covers access events: 72 hours of ledger time. */
 export const EMERGENCY_WINDOW_SECONDS = 72 * 3600;
@@ -48,14 +50,16 @@ interface Accept {
 interface SigContext {
   readonly state: LedgerState;
   readonly entry: Entry;
-  readonly content: Uint8Array;
+  /** The entry's canonical bytes (its signed content is cut out of them when a signature is verified). */
+  readonly bytes: Uint8Array;
+  /** Signatures a pre-check of these bytes verified (precheck.ts): bit i for signature i. */
+  readonly verified: number;
 }
 
 interface Context<K extends EntryKind> extends SigContext {
   readonly body: BodyOf<K>;
   readonly id: string;
   readonly position: Position;
-  readonly content: Uint8Array;
 }
 
 type Rule<K extends EntryKind> = (ctx: Context<K>) => Promise<Rejection | Accept>;
@@ -103,8 +107,17 @@ async function checkSignatures(ctx: SigContext, signers: readonly Signer[]): Pro
       );
     }
   }
+  // A signature the pre-check verified is not verified again; any other is verified here, so a missing or
+  // partial pre-check changes nothing but the time taken.
+  const sigs = ctx.entry.sigs;
+  if (sigs.every((_, i) => precheckVerified(ctx.verified, i))) return undefined;
+  let content: Uint8Array | undefined;
   const results = await Promise.all(
-    ctx.entry.sigs.map((sig) => verifySignature(ctx.state.crypto, ctx.entry, sig, ctx.content)),
+    sigs.map((sig, i) => {
+      if (precheckVerified(ctx.verified, i)) return Promise.resolve(true);
+      content ??= signedContentOf(ctx.bytes, ctx.entry);
+      return verifySignature(ctx.state.crypto, ctx.entry, sig, content);
+    }),
   );
   const bad = results.indexOf(false);
   if (bad >= 0) return reject("BAD_SIGNATURE", `the ${ctx.entry.sigs[bad]!.role} signature does not verify`);
@@ -550,43 +563,84 @@ const RULES: { readonly [K in EntryKind]: Rule<K> } = {
   "emergency.access": emergencyAccess,
 };
 
-async function judge(state: LedgerState, bytes: Uint8Array, position: Position): Promise<ApplyResult> {
-  const decoded = decodeEntry(bytes);
-  if (!decoded.ok) return reject(decoded.reason, decoded.detail);
-  const entry: Entry = decoded.entry;
-  const id = entryId(state.crypto, bytes);
+/**
+ * The entry a pre-check vouches for, when it was made for these very bytes (same SHA-256); undefined
+ * otherwise. The bytes are then known to be canonical, schema-valid JSON, so a plain JSON.parse gives the
+ * value decodeEntry would (the guard below only catches a pre-check that was not made by precheckEntry).
+ */
+function prechecked(bytes: Uint8Array, digest: Uint8Array, precheck: EntryPrecheck): Entry | undefined {
+  if (!bytesEqual(digest, precheck.digest)) return undefined;
+  if (precheck.entry !== undefined) return precheck.entry;
+  let value: unknown;
+  try {
+    value = JSON.parse(fromUtf8(bytes));
+  } catch {
+    return undefined;
+  }
+  const entry = value as Partial<Entry> | null;
+  if (
+    typeof entry !== "object" ||
+    entry === null ||
+    !Array.isArray(entry.sigs) ||
+    typeof entry.kind !== "string" ||
+    !Object.hasOwn(RULES, entry.kind)
+  ) {
+    return undefined;
+  }
+  return entry as Entry;
+}
+
+async function judge(
+  state: LedgerState,
+  bytes: Uint8Array,
+  position: Position,
+  precheck: EntryPrecheck | undefined,
+): Promise<ApplyResult> {
+  let entry: Entry | undefined;
+  let id: string | undefined;
+  let verified = 0;
+  if (precheck !== undefined) {
+    const digest = state.crypto.sha256(bytes);
+    id = toHex(digest);
+    entry = prechecked(bytes, digest, precheck);
+    if (entry !== undefined) verified = precheck.verified;
+  }
+  if (entry === undefined) {
+    const decoded = decodeEntry(bytes);
+    if (!decoded.ok) return reject(decoded.reason, decoded.detail);
+    entry = decoded.entry;
+  }
+  id ??= entryId(state.crypto, bytes);
   if (state.hasEntry(id)) return reject("DUPLICATE_ID", `entry ${id} was already accepted`);
   if ((state.consortium === null) !== (entry.kind === "genesis")) {
     return reject("GENESIS_MISPLACED", "genesis must be the first accepted entry, and only the first");
   }
-  const ctx: Context<EntryKind> = {
-    state,
-    entry,
-    body: entry.body,
-    id,
-    position,
-    content: signedContent(entry),
-  };
+  const ctx: Context<EntryKind> = { state, entry, body: entry.body, id, position, bytes, verified };
   const rule = RULES[entry.kind] as Rule<EntryKind>;
   const outcome = await rule(ctx);
   if (isRejection(outcome)) return outcome;
   state.commit(id, position, outcome.chain, outcome.changes);
-  return { accepted: true, id };
+  return { accepted: true, id, entry };
 }
 
 /**
  * Judge one entry of the ordered stream at its position and, when accepted, apply it to the state. Total
  * on hostile bytes: the answer is a verdict, never a throw. Throws INVALID_ARGUMENT only when the
  * position does not follow the last accepted one (a broken stream, not a bad entry).
+ *
+ * `precheck`, from precheckEntry (precheck.ts), possibly on another thread, saves the strict decoding and
+ * the signature verifications it vouches for; it is used only when its digest is the SHA-256 of `bytes`.
+ * The verdict, the rejection code and the state are the same with it or without it.
  */
 export async function applyEntry(
   state: LedgerState,
   bytes: Uint8Array,
   position: Position,
+  precheck?: EntryPrecheck,
 ): Promise<ApplyResult> {
   state.checkPosition(position);
   try {
-    return await judge(state, bytes, position);
+    return await judge(state, bytes, position, precheck);
   } catch (err) {
     if (err instanceof LedgerError) throw err;
     throw new LedgerError("INTERNAL", "the validator failed unexpectedly", { cause: err });
