@@ -6,6 +6,7 @@
 import { availableParallelism, cpus, loadavg, totalmem } from "node:os";
 import { benchAppend } from "./append.ts";
 import { benchCrypto } from "./crypto.ts";
+import { benchHttp } from "./http.ts";
 import { benchMerkle } from "./merkle.ts";
 import { benchPatientIndex } from "./patient-index.ts";
 
@@ -26,5 +27,10 @@ await benchMerkle(seconds);
 console.log("\n== patient index (sparse Merkle tree)");
 await benchPatientIndex(seconds);
 console.log("\n== embedded node: record-append entries end to end on a durable SQLite store");
-await benchAppend();
+const append = await benchAppend();
+console.log(
+  "\n== the node's HTTP API and the SDK: history, grant, read throughput, append (real server process)",
+);
+// Each throughput measurement runs 5 x SECONDS; the in-process append figure above is the ratio's base.
+await benchHttp({ seconds: 5 * seconds, inProcessAppend: append });
 console.log(`\nload average at the end: ${loadavg()[0]!.toFixed(2)}`);

@@ -104,8 +104,14 @@ import { checkRecordPayload, type PayloadFinding, type QueueRejectReason } from 
 const MAX_SUBMISSION = 100;
 /** Items per page of a paged read. */
 const PAGE_LIMIT = 500;
-/** Downloads and decryptions in flight at once. */
+/** Uploads in flight at once. */
 const CONCURRENCY = 4;
+/**
+ * Records read (downloaded and decrypted) at once. A history reads one blob per record, each a signed
+ * request: more in flight overlaps the node's work and the network's round trips with the client's own
+ * (bench/http.ts). Bounded, so a long history never opens more than this many requests at a time.
+ */
+const READ_CONCURRENCY = 16;
 /** How often an access event or key share is rebuilt on a moved chain head before giving up. */
 const CHAIN_RETRIES = 3;
 /** An emergency declaration opens access for 72 hours of ledger time (docs/entries.md). */
@@ -1255,7 +1261,7 @@ export class MedledgerClient {
     }
     const events =
       me.kind === "org" ? await this.#recordAccess(history, readable) : new Map<string, string>();
-    await mapLimit(readable, CONCURRENCY, async (r) => {
+    await mapLimit(readable, READ_CONCURRENCY, async (r) => {
       const header = headerOf(r.version);
       const aad = recordAad(header);
       const key = await unwrapKey(this.crypto, me.keyid, me.encryption, r.env, aad);
