@@ -4,7 +4,9 @@
  * from the network one step earlier: every size is bounded and every type is checked at run time.
  */
 import { LedgerError } from "../core/errors.ts";
+import { bytesEqual } from "../core/encoding/bytes.ts";
 import { isWellFormedString } from "../core/encoding/jcs.ts";
+import { nodeCrypto } from "../platform/node-crypto.ts";
 import {
   HASH_BYTES,
   MAX_APPEND_BATCH,
@@ -185,7 +187,11 @@ export function compareBytes(a: Uint8Array, b: Uint8Array): number {
   return a.length - b.length;
 }
 
-/** The checks of MemoryIndexStore.writeBatch: every node and the root well-sized, before anything is written. */
+/**
+ * The checks of a store's index writeBatch, before anything is written: every node well-sized and stored
+ * under its own hash (SHA-256 of its body: src/core/patient-index/store.ts), and the root well-sized. A store
+ * may then keep a node's hash as a prefix only and recompute the rest from the body (docs/store.md).
+ */
 export function checkIndexBatch(batch: IndexBatch): void {
   if (typeof batch !== "object" || batch === null || !Array.isArray(batch.nodes)) {
     throw new LedgerError("INVALID_ARGUMENT", "a patient index batch is { nodes, root }");
@@ -199,6 +205,9 @@ export function checkIndexBatch(batch: IndexBatch): void {
       (body.length !== LEAF_BODY_SIZE && body.length !== NODE_BODY_SIZE)
     ) {
       throw new LedgerError("INVALID_ARGUMENT", "patient index node has a wrong hash or body size");
+    }
+    if (!bytesEqual(nodeCrypto.sha256(body), hash)) {
+      throw new LedgerError("INVALID_ARGUMENT", "a patient index node's hash is not the SHA-256 of its body");
     }
   }
   if (!(batch.root instanceof Uint8Array) || batch.root.length !== HASH_BYTES) {

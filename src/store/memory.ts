@@ -8,6 +8,7 @@
  */
 import { LedgerError } from "../core/errors.ts";
 import { bytesEqual, fromHex, toHex } from "../core/encoding/bytes.ts";
+import { leafHash } from "../core/merkle/hash.ts";
 import type { MerkleNodeStore } from "../core/merkle/tree.ts";
 import type { IndexBatch, PatientIndexStore } from "../core/patient-index/store.ts";
 import { nodeCrypto } from "../platform/node-crypto.ts";
@@ -26,6 +27,9 @@ import {
 } from "./checks.ts";
 import { HASH_BYTES, MAX_READ_BYTES, MAX_STORE_INTEGER, SCHEMA_VERSION } from "./types.ts";
 import type { ChainHead, EntryRow, LedgerStore, NewEntry, StoredCheckpoint, Submission } from "./types.ts";
+
+/** SHA-256 as the Merkle hashing takes it (a function, not a method). */
+const sha256 = (data: Uint8Array): Uint8Array => nodeCrypto.sha256(data);
 
 /** Highest Merkle node level: a tree of at most 2^64 - 1 leaves (as in src/core/merkle/tree.ts). */
 const MAX_MERKLE_LEVEL = 63;
@@ -409,7 +413,14 @@ export class MemoryStore implements LedgerStore {
     this.#open();
     if (!Number.isInteger(level) || typeof index !== "bigint") return undefined;
     const hash = this.#merkle.get(`${level}/${index}`);
-    return hash === undefined ? undefined : copy(hash);
+    if (hash !== undefined) return copy(hash);
+    return level === 0 ? this.#leafHash(index) : undefined;
+  }
+
+  /** The RFC 9162 leaf hash of the accepted entry at `position`, or undefined when there is none. */
+  #leafHash(position: bigint): Uint8Array | undefined {
+    if (position < 0n || position >= BigInt(this.#positions.length)) return undefined;
+    return leafHash(sha256, this.#submissions[this.#positions[Number(position)]!]!);
   }
 
   #merklePut(level: number, index: bigint, hash: Uint8Array): void {
@@ -423,7 +434,7 @@ export class MemoryStore implements LedgerStore {
       throw new LedgerError("MALFORMED_INPUT", `a node hash must be ${HASH_BYTES} bytes`);
     }
     const key = `${level}/${index}`;
-    const stored = this.#merkle.get(key);
+    const stored = this.#merkle.get(key) ?? (level === 0 ? this.#leafHash(index) : undefined);
     if (stored !== undefined) {
       if (!bytesEqual(stored, hash)) {
         throw new LedgerError("INCONSISTENT_TREE", `node (level ${level}, index ${index}) is already stored`);

@@ -6,6 +6,9 @@
  *   acknowledged only once it survives a crash or a power cut, and readers never block the writer.
  * - STRICT tables with CHECK constraints, BLOB keys for hashes, integers for sequence numbers, positions and
  *   node indices (read back as bigint, never as a double).
+ * - Compact: entry bytes are stored encoded (src/store/entry-codec.ts: about 43% of their size, with a CRC);
+ *   a value derivable from stored bytes (an entry id, a patient-index node hash) is stored only as a 6-byte
+ *   prefix for lookups and recomputed and checked on read; patient keys are numbered once.
  * - Blobs in their own table, so a blob and the entry that names it commit in one transaction, and an
  *   erased blob is overwritten in place (`secure_delete`).
  * - Every row read back is shape-checked: a file changed underneath us gives STORE_CORRUPT, not a crash
@@ -16,8 +19,10 @@ import { dirname } from "node:path";
 import Database from "better-sqlite3";
 import { LedgerError } from "../core/errors.ts";
 import { bytesEqual, toHex } from "../core/encoding/bytes.ts";
+import { leafHash } from "../core/merkle/hash.ts";
 import type { MerkleNodeStore } from "../core/merkle/tree.ts";
 import type { IndexBatch, PatientIndexStore } from "../core/patient-index/store.ts";
+import { MAP_LEAF_PREFIX } from "../core/patient-index/hashing.ts";
 import { LEAF_BODY_SIZE, NODE_BODY_SIZE } from "../core/patient-index/store.ts";
 import { nodeCrypto } from "../platform/node-crypto.ts";
 import {
@@ -33,11 +38,21 @@ import {
   checkSubmissions,
   checkSynchronousResult,
 } from "./checks.ts";
+import {
+  EMPTY_DICTIONARY,
+  decodeEntryBytes,
+  encodeEntryBytes,
+  entryDictionary,
+  type EntryDictionary,
+} from "./entry-codec.ts";
 import { HASH_BYTES, MAX_READ_BYTES, MAX_STORE_INTEGER, SCHEMA_VERSION } from "./types.ts";
 import type { ChainHead, EntryRow, LedgerStore, NewEntry, StoredCheckpoint, Submission } from "./types.ts";
 
 /** PRAGMA application_id of a medledger store: "MLDG" in ASCII, so a foreign SQLite file is refused. */
 export const SQLITE_APPLICATION_ID = 0x4d4c4447;
+
+/** SHA-256 as the Merkle hashing takes it (a function, not a method). */
+const sha256 = (data: Uint8Array): Uint8Array => nodeCrypto.sha256(data);
 
 /** Highest Merkle node level: a tree of at most 2^64 - 1 leaves (as in src/core/merkle/tree.ts). */
 const MAX_MERKLE_LEVEL = 63;
@@ -55,14 +70,21 @@ interface Migration {
   readonly sql: string;
 }
 
+/** How many recently appended submissions a connection keeps the hashes of (about 100 bytes each). */
+const RECENT_HASHES = 16_384;
+
+/** Bytes of a hash kept as its lookup prefix (an entry id, a patient-index node hash). */
+const PREFIX_BYTES = 6;
+
 /**
- * The schema, as migrations. Version 1 is the whole initial schema; a later change appends a migration and
- * never edits an applied one (a node upgraded in place replays only what it lacks).
+ * The schema, as migrations. A later change appends a migration and never edits an applied one (a node
+ * upgraded in place replays only what it lacks). Version 1 (entry bytes as they are, full ids, patient
+ * keys in every row) is not upgraded in place: see openSqliteStore and docs/store.md.
  */
 const MIGRATIONS: readonly Migration[] = [
   {
-    version: 1,
-    name: "initial schema",
+    version: 2,
+    name: "compact schema: encoded entry bytes, hash prefixes, numbered patients, derived leaves",
     sql: `
       CREATE TABLE meta (
         key TEXT PRIMARY KEY NOT NULL,
@@ -71,25 +93,27 @@ const MIGRATIONS: readonly Migration[] = [
 
       CREATE TABLE submissions (
         seq INTEGER PRIMARY KEY NOT NULL CHECK (seq >= 0),
-        bytes BLOB NOT NULL CHECK (length(bytes) BETWEEN 1 AND 1048576)
+        bytes BLOB NOT NULL CHECK (length(bytes) BETWEEN 6 AND 1048581)
+      ) STRICT;
+
+      CREATE TABLE patients (
+        n INTEGER PRIMARY KEY NOT NULL,
+        key BLOB NOT NULL UNIQUE CHECK (length(key) = 32)
       ) STRICT;
 
       CREATE TABLE entries (
         seq INTEGER PRIMARY KEY NOT NULL REFERENCES submissions (seq),
         position INTEGER CHECK (position >= 0),
-        id BLOB NOT NULL CHECK (length(id) = 32),
-        status TEXT NOT NULL CHECK (status IN ('accepted', 'rejected')),
+        id_prefix INTEGER NOT NULL,
         reason TEXT CHECK (length(reason) BETWEEN 1 AND 64),
-        patient BLOB CHECK (length(patient) = 32),
+        patient INTEGER REFERENCES patients (n),
         clinical_time TEXT CHECK (length(clinical_time) BETWEEN 1 AND 32),
-        CHECK ((status = 'accepted') = (position IS NOT NULL)),
-        CHECK ((status = 'accepted') = (reason IS NULL))
+        CHECK ((position IS NULL) = (reason IS NOT NULL))
       ) STRICT;
       CREATE UNIQUE INDEX entries_position ON entries (position) WHERE position IS NOT NULL;
-      CREATE UNIQUE INDEX entries_accepted_id ON entries (id) WHERE status = 'accepted';
-      CREATE INDEX entries_rejected_id ON entries (id, seq) WHERE status = 'rejected';
+      CREATE INDEX entries_id ON entries (id_prefix);
       CREATE INDEX entries_patient ON entries (patient, position)
-        WHERE status = 'accepted' AND patient IS NOT NULL;
+        WHERE position IS NOT NULL AND patient IS NOT NULL;
 
       CREATE TABLE merkle_nodes (
         level INTEGER NOT NULL CHECK (level BETWEEN 0 AND 63),
@@ -99,8 +123,17 @@ const MIGRATIONS: readonly Migration[] = [
       ) STRICT, WITHOUT ROWID;
 
       CREATE TABLE index_nodes (
-        hash BLOB PRIMARY KEY NOT NULL CHECK (length(hash) = 32),
-        body BLOB NOT NULL CHECK (length(body) IN (${LEAF_BODY_SIZE}, ${NODE_BODY_SIZE}))
+        prefix INTEGER NOT NULL,
+        body BLOB NOT NULL CHECK (length(body) IN (${LEAF_BODY_SIZE}, ${NODE_BODY_SIZE})),
+        PRIMARY KEY (prefix, body)
+      ) STRICT, WITHOUT ROWID;
+
+      CREATE TABLE index_leaves (
+        prefix INTEGER NOT NULL,
+        patient INTEGER NOT NULL REFERENCES patients (n),
+        head INTEGER NOT NULL REFERENCES submissions (seq),
+        length INTEGER NOT NULL CHECK (length >= 1),
+        PRIMARY KEY (prefix, patient, head, length)
       ) STRICT, WITHOUT ROWID;
 
       CREATE TABLE index_root (
@@ -118,7 +151,7 @@ const MIGRATIONS: readonly Migration[] = [
         bytes BLOB NOT NULL
       ) STRICT;
 
-      INSERT INTO meta (key, value) VALUES ('schema_version', '1');
+      INSERT INTO meta (key, value) VALUES ('schema_version', '2');
     `,
   },
 ];
@@ -134,17 +167,17 @@ interface Counters {
 interface EntrySqlRow {
   seq: unknown;
   position: unknown;
-  id: unknown;
-  status: unknown;
+  id_prefix: unknown;
   reason: unknown;
   patient: unknown;
+  patient_key: unknown;
   clinical_time: unknown;
   bytes: unknown;
 }
 
 const ENTRY_COLUMNS =
-  "e.seq, e.position, e.id, e.status, e.reason, e.patient, e.clinical_time, s.bytes " +
-  "FROM entries e JOIN submissions s ON s.seq = e.seq";
+  "e.seq, e.position, e.id_prefix, e.reason, e.patient, p.key AS patient_key, e.clinical_time, s.bytes " +
+  "FROM entries e JOIN submissions s ON s.seq = e.seq LEFT JOIN patients p ON p.n = e.patient";
 
 function corrupt(what: string): never {
   throw new LedgerError("STORE_CORRUPT", `the database holds a malformed ${what}`);
@@ -161,27 +194,11 @@ function integerOf(value: unknown, what: string): bigint {
   return value;
 }
 
-function entryOf(row: EntrySqlRow): EntryRow {
-  const status = row.status;
-  if (status !== "accepted" && status !== "rejected") corrupt("entry status");
-  const position = row.position === null ? null : integerOf(row.position, "entry position");
-  const reason = row.reason;
-  if ((status === "accepted") !== (position !== null)) corrupt("entry position");
-  if (!(reason === null ? status === "accepted" : typeof reason === "string" && status === "rejected")) {
-    corrupt("entry reason");
-  }
-  const clinicalTime = row.clinical_time;
-  if (clinicalTime !== null && typeof clinicalTime !== "string") corrupt("entry clinical time");
-  return {
-    seq: integerOf(row.seq, "entry seq"),
-    position,
-    id: bytesOf(row.id, "entry id", HASH_BYTES),
-    status,
-    reason: reason as string | null,
-    patient: row.patient === null ? null : bytesOf(row.patient, "entry patient", HASH_BYTES),
-    clinicalTime,
-    bytes: bytesOf(row.bytes, "submission"),
-  };
+/** The lookup prefix of a hash: its first PREFIX_BYTES bytes as a signed integer (stored in 6 bytes). */
+function prefixOf(hash: Uint8Array): bigint {
+  let value = 0n;
+  for (let i = 0; i < PREFIX_BYTES; i++) value = (value << 8n) | BigInt(hash[i]!);
+  return BigInt.asIntN(PREFIX_BYTES * 8, value);
 }
 
 /** Map a driver error to a LedgerError; anything else (including LedgerErrors) passes through. */
@@ -286,6 +303,14 @@ function migrate(db: Database.Database): void {
         `the store has schema version ${current}; this build knows up to ${SCHEMA_VERSION}`,
       );
     }
+    if (current !== 0 && current < MIGRATIONS[0]!.version) {
+      throw new LedgerError(
+        "UNSUPPORTED_VERSION",
+        `the store has schema version ${current}, written by an earlier build before the compact schema ` +
+          `(version ${MIGRATIONS[0]!.version}); this build does not upgrade it in place: set up the node ` +
+          "again (node init) and replay its entries, or use the build that wrote it (docs/store.md)",
+      );
+    }
     const record = db.prepare("INSERT INTO migrations (version, name, applied_at) VALUES (?, ?, ?)");
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
@@ -306,35 +331,50 @@ function prepare(db: Database.Database) {
     submissionCount: s("SELECT coalesce(max(seq) + 1, 0) FROM submissions").pluck(),
     submissionBytes: s("SELECT bytes FROM submissions WHERE seq = ?").pluck(),
     readSubmissions: s("SELECT seq, bytes FROM submissions WHERE seq >= ? ORDER BY seq LIMIT ?").raw(),
+    patientNumber: s("SELECT n FROM patients WHERE key = ?").pluck(),
+    insertPatient: s("INSERT INTO patients (key) VALUES (?)"),
     insertEntry: s(
-      "INSERT INTO entries (seq, position, id, status, reason, patient, clinical_time) " +
-        "VALUES (?, ?, ?, ?, ?, ?, ?)",
+      "INSERT INTO entries (seq, position, id_prefix, reason, patient, clinical_time) VALUES (?, ?, ?, ?, ?, ?)",
     ),
     entryCount: s("SELECT coalesce(max(seq) + 1, 0) FROM entries").pluck(),
     treeSize: s(
       "SELECT position + 1 FROM entries WHERE position IS NOT NULL ORDER BY position DESC LIMIT 1",
     ).pluck(),
-    acceptedIdExists: s("SELECT 1 FROM entries WHERE id = ? AND status = 'accepted'").pluck(),
     entryBySeq: s(`SELECT ${ENTRY_COLUMNS} WHERE e.seq = ?`),
     entryByPosition: s(`SELECT ${ENTRY_COLUMNS} WHERE e.position = ? AND e.position IS NOT NULL`),
-    acceptedById: s(`SELECT ${ENTRY_COLUMNS} WHERE e.id = ? AND e.status = 'accepted'`),
-    firstRejectedById: s(
-      `SELECT ${ENTRY_COLUMNS} WHERE e.id = ? AND e.status = 'rejected' ORDER BY e.seq LIMIT 1`,
-    ),
+    // Every row whose id shares the prefix, accepted ones first: the caller checks the whole id.
+    entriesByIdPrefix: s(`SELECT ${ENTRY_COLUMNS} WHERE e.id_prefix = ? ORDER BY e.position IS NULL, e.seq`),
+    acceptedByIdPrefix: s(
+      "SELECT s.seq, s.bytes FROM entries e JOIN submissions s ON s.seq = e.seq " +
+        "WHERE e.id_prefix = ? AND e.position IS NOT NULL",
+    ).raw(),
     readEntries: s(`SELECT ${ENTRY_COLUMNS} WHERE e.seq >= ? ORDER BY e.seq LIMIT ?`),
     patientEntries: s(
-      `SELECT ${ENTRY_COLUMNS} WHERE e.patient = ? AND e.status = 'accepted' AND e.patient IS NOT NULL ` +
+      `SELECT ${ENTRY_COLUMNS} WHERE e.patient = ? AND e.position IS NOT NULL AND e.patient IS NOT NULL ` +
         "AND e.position >= ? ORDER BY e.position LIMIT ?",
     ),
     patientHead: s(
-      "SELECT id, (SELECT count(*) FROM entries c WHERE c.patient = ? AND c.status = 'accepted' " +
-        "AND c.patient IS NOT NULL) FROM entries WHERE patient = ? AND status = 'accepted' " +
-        "AND patient IS NOT NULL ORDER BY position DESC LIMIT 1",
+      `SELECT ${ENTRY_COLUMNS} WHERE e.patient = ? AND e.position IS NOT NULL AND e.patient IS NOT NULL ` +
+        "ORDER BY e.position DESC LIMIT 1",
+    ),
+    acceptedBytes: s(
+      "SELECT s.seq, s.bytes FROM entries e JOIN submissions s ON s.seq = e.seq " +
+        "WHERE e.position = ? AND e.position IS NOT NULL",
     ).raw(),
+    patientLength: s(
+      "SELECT count(*) FROM entries WHERE patient = ? AND position IS NOT NULL AND patient IS NOT NULL",
+    ).pluck(),
     merkleInsert: s("INSERT INTO merkle_nodes (level, idx, hash) VALUES (?, ?, ?) ON CONFLICT DO NOTHING"),
     merkleGet: s("SELECT hash FROM merkle_nodes WHERE level = ? AND idx = ?").pluck(),
-    indexInsert: s("INSERT INTO index_nodes (hash, body) VALUES (?, ?) ON CONFLICT DO NOTHING"),
-    indexGet: s("SELECT body FROM index_nodes WHERE hash = ?").pluck(),
+    indexInsert: s("INSERT INTO index_nodes (prefix, body) VALUES (?, ?) ON CONFLICT DO NOTHING"),
+    indexGet: s("SELECT body FROM index_nodes WHERE prefix = ?").pluck(),
+    leafInsert: s(
+      "INSERT INTO index_leaves (prefix, patient, head, length) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
+    ),
+    leafGet: s(
+      "SELECT p.key, s.seq, s.bytes, l.length FROM index_leaves l JOIN patients p ON p.n = l.patient " +
+        "JOIN submissions s ON s.seq = l.head WHERE l.prefix = ?",
+    ).raw(),
     indexSetRoot: s(
       "INSERT INTO index_root (singleton, root) VALUES (1, ?) " +
         "ON CONFLICT (singleton) DO UPDATE SET root = excluded.root",
@@ -372,6 +412,24 @@ export class SqliteStore implements LedgerStore {
    * Dropped at every transaction boundary and every rollback.
    */
   #counters: Counters | undefined;
+  /**
+   * The values of submission 0 (the genesis) that encoded entry bytes refer to (src/store/entry-codec.ts),
+   * read once; dropped at every rollback, which may have removed submission 0.
+   */
+  #dictionary: EntryDictionary | undefined;
+  /**
+   * Leaf hashes of the entries accepted in the current transaction, by position: the Merkle leaves the tree
+   * puts next are compared with them without decoding the entries again. Dropped at every transaction end.
+   */
+  readonly #leaves = new Map<bigint, Uint8Array>();
+  /** Seqs of the entries accepted in the current transaction, by id (hex): the heads index leaves name. */
+  readonly #acceptedSeqs = new Map<string, bigint>();
+  /**
+   * The id and leaf hash of the last RECENT_HASHES submissions this connection appended, computed from the
+   * bytes as given: recording their entries and rebuilding index leaves that name them then needs no
+   * decoding. Dropped at every rollback.
+   */
+  readonly #recent = new Map<bigint, { readonly id: Uint8Array; readonly leaf: Uint8Array }>();
 
   /** Wrap an open, configured and migrated connection; use openSqliteStore. */
   constructor(db: Database.Database) {
@@ -403,7 +461,13 @@ export class SqliteStore implements LedgerStore {
       const counters = this.#counts();
       const first = counters.submissions;
       let seq = first;
-      for (const bytes of batch) this.#q.appendSubmission.run(seq++, bytes);
+      for (const bytes of batch) {
+        // Submission 0 is encoded against nothing; every later one against submission 0's values.
+        const dictionary = seq === 0n ? EMPTY_DICTIONARY : this.#entryDictionary();
+        this.#q.appendSubmission.run(seq, encodeEntryBytes(bytes, dictionary));
+        this.#recent.set(seq++, { id: nodeCrypto.sha256(bytes), leaf: leafHash(sha256, bytes) });
+        if (this.#recent.size > RECENT_HASHES) this.#recent.delete(this.#recent.keys().next().value!);
+      }
       counters.submissions = seq;
       return first;
     });
@@ -416,7 +480,8 @@ export class SqliteStore implements LedgerStore {
       const out: Submission[] = [];
       let bytes = 0;
       for (const row of this.#q.readSubmissions.iterate(fromSeq, BigInt(limit)) as Iterable<unknown[]>) {
-        const submission = { seq: integerOf(row[0], "submission seq"), bytes: bytesOf(row[1], "submission") };
+        const seq = integerOf(row[0], "submission seq");
+        const submission = { seq, bytes: this.#decode(seq, row[1]) };
         out.push(submission);
         bytes += submission.bytes.length;
         if (bytes >= MAX_READ_BYTES) break;
@@ -437,11 +502,18 @@ export class SqliteStore implements LedgerStore {
       if (entry.seq !== next) {
         throw new LedgerError("CONFLICT", `the next entry to record is seq ${next}, not ${entry.seq}`);
       }
-      const bytes = this.#q.submissionBytes.get(entry.seq);
-      if (bytes === undefined) throw new LedgerError("CONFLICT", `there is no submission with seq ${next}`);
-      if (!bytesEqual(nodeCrypto.sha256(bytesOf(bytes, "submission")), entry.id)) {
+      let hashes = this.#recent.get(entry.seq);
+      if (hashes === undefined) {
+        const stored = this.#q.submissionBytes.get(entry.seq);
+        if (stored === undefined)
+          throw new LedgerError("CONFLICT", `there is no submission with seq ${next}`);
+        const bytes = this.#decode(entry.seq, stored);
+        hashes = { id: nodeCrypto.sha256(bytes), leaf: leafHash(sha256, bytes) };
+      }
+      if (!bytesEqual(hashes.id, entry.id)) {
         throw new LedgerError("INVALID_ARGUMENT", `entry id is not the SHA-256 of submission ${next}`);
       }
+      const prefix = prefixOf(entry.id);
       if (entry.status === "accepted") {
         const size = counters.tree;
         if (entry.position !== size) {
@@ -450,21 +522,30 @@ export class SqliteStore implements LedgerStore {
             `an accepted entry takes position ${size}, not ${entry.position}`,
           );
         }
-        if (this.#q.acceptedIdExists.get(entry.id) !== undefined) {
-          throw new LedgerError("CONFLICT", `entry ${toHex(entry.id)} is already accepted`);
+        // Ids are stored as prefixes: an accepted row with the same prefix is this id only if its bytes say so.
+        for (const row of this.#q.acceptedByIdPrefix.iterate(prefix) as Iterable<unknown[]>) {
+          const seq = integerOf(row[0], "entry seq");
+          if (bytesEqual(nodeCrypto.sha256(this.#decode(seq, row[1])), entry.id)) {
+            throw new LedgerError("CONFLICT", `entry ${toHex(entry.id)} is already accepted`);
+          }
         }
       }
       this.#q.insertEntry.run(
         entry.seq,
         entry.position,
-        entry.id,
-        entry.status,
+        prefix,
         entry.reason,
-        entry.patient,
+        entry.patient === null ? null : this.#patientNumber(entry.patient, true),
         entry.clinicalTime,
       );
       counters.entries++;
-      if (entry.status === "accepted") counters.tree++;
+      if (entry.status === "accepted") {
+        counters.tree++;
+        if (this.#db.inTransaction) {
+          this.#leaves.set(entry.position!, hashes.leaf);
+          this.#acceptedSeqs.set(toHex(entry.id), entry.seq);
+        }
+      }
     });
   }
 
@@ -480,9 +561,14 @@ export class SqliteStore implements LedgerStore {
 
   entryById(id: Uint8Array): EntryRow | undefined {
     checkHash(id, "an entry id");
-    return this.#read(
-      () => this.#entry(this.#q.acceptedById.get(id)) ?? this.#entry(this.#q.firstRejectedById.get(id)),
-    );
+    return this.#read(() => {
+      // Accepted rows come first, then rejected ones by seq: the first whose bytes hash to the id answers.
+      for (const row of this.#q.entriesByIdPrefix.iterate(prefixOf(id))) {
+        const entry = this.#entry(row)!;
+        if (bytesEqual(entry.id, id)) return entry;
+      }
+      return undefined;
+    });
   }
 
   readEntries(fromSeq: bigint, limit: number): EntryRow[] {
@@ -503,17 +589,20 @@ export class SqliteStore implements LedgerStore {
     checkHash(patient, "a patient key");
     checkStoreInteger(fromPosition, "fromPosition");
     checkLimit(limit);
-    return this.#read(() =>
-      this.#entries(this.#q.patientEntries.iterate(patient, fromPosition, BigInt(limit))),
-    );
+    return this.#read(() => {
+      const n = this.#patientNumber(patient, false);
+      if (n === undefined) return [];
+      return this.#entries(this.#q.patientEntries.iterate(n, fromPosition, BigInt(limit)));
+    });
   }
 
   patientHead(patient: Uint8Array): ChainHead | undefined {
     checkHash(patient, "a patient key");
     return this.#read(() => {
-      const row = this.#q.patientHead.get(patient, patient) as unknown[] | undefined;
-      if (row === undefined) return undefined;
-      return { head: bytesOf(row[0], "entry id", HASH_BYTES), length: integerOf(row[1], "chain length") };
+      const n = this.#patientNumber(patient, false);
+      const head = n === undefined ? undefined : this.#entry(this.#q.patientHead.get(n));
+      if (head === undefined) return undefined;
+      return { head: head.id, length: integerOf(this.#q.patientLength.get(n), "chain length") };
     });
   }
 
@@ -598,17 +687,20 @@ export class SqliteStore implements LedgerStore {
     this.#open();
     if (typeof fn !== "function") throw new LedgerError("INVALID_ARGUMENT", "a transaction needs a function");
     const outermost = !this.#db.inTransaction;
-    if (outermost) this.#counters = undefined;
+    if (outermost) this.#forgetTransaction();
     try {
       // IMMEDIATE takes the write lock at BEGIN, so a transaction never fails half-way on a lock upgrade.
       // Called inside another transaction, better-sqlite3 uses a SAVEPOINT instead: the nested call joins
       // the outer one, and its throw rolls back to the savepoint only.
       return this.#tx.immediate(fn) as T;
     } catch (err) {
-      this.#counters = undefined;
+      // A rollback (to a savepoint, or of everything) may have removed rows these caches describe.
+      this.#forgetTransaction();
+      this.#dictionary = undefined;
+      this.#recent.clear();
       throw translate(err);
     } finally {
-      if (outermost) this.#counters = undefined;
+      if (outermost) this.#forgetTransaction();
     }
   }
 
@@ -638,6 +730,13 @@ export class SqliteStore implements LedgerStore {
       foreignKeys: Number(this.#db.pragma("foreign_keys", { simple: true })) === 1,
       secureDelete: Number(this.#db.pragma("secure_delete", { simple: true })) === 1,
     }));
+  }
+
+  /** Drop what is cached for one transaction: the counters and the leaf hashes of its entries. */
+  #forgetTransaction(): void {
+    this.#counters = undefined;
+    this.#leaves.clear();
+    this.#acceptedSeqs.clear();
   }
 
   #open(): void {
@@ -676,15 +775,87 @@ export class SqliteStore implements LedgerStore {
     return counters;
   }
 
-  #entry(row: unknown): EntryRow | undefined {
-    return row === undefined ? undefined : entryOf(row as EntrySqlRow);
+  /** The values of submission 0, which the encoded bytes of every later submission may refer to. */
+  #entryDictionary(): EntryDictionary {
+    if (this.#dictionary !== undefined) return this.#dictionary;
+    const stored = this.#q.submissionBytes.get(0n);
+    if (stored === undefined) corrupt("stream: submission 0, whose values later submissions use, is missing");
+    let genesis: Uint8Array;
+    try {
+      genesis = decodeEntryBytes(bytesOf(stored, "submission"), EMPTY_DICTIONARY);
+    } catch (err) {
+      throw new LedgerError(
+        "STORE_CORRUPT",
+        `submission 0, whose values later submissions use, cannot be decoded: ${(err as Error).message}`,
+        { cause: err },
+      );
+    }
+    this.#dictionary = entryDictionary(genesis);
+    return this.#dictionary;
+  }
+
+  /** The entry bytes of a stored submission; STORE_CORRUPT naming the seq when they do not decode. */
+  #decode(seq: bigint, stored: unknown): Uint8Array {
+    const dictionary = seq === 0n ? EMPTY_DICTIONARY : this.#entryDictionary();
+    try {
+      return decodeEntryBytes(bytesOf(stored, "submission"), dictionary);
+    } catch (err) {
+      if (err instanceof LedgerError && err.code === "STORE_CORRUPT") {
+        throw new LedgerError("STORE_CORRUPT", `submission ${seq}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** The number of a patient key: found, or (when `add`) given the next one; undefined when unknown. */
+  #patientNumber(key: Uint8Array, add: true): bigint;
+  #patientNumber(key: Uint8Array, add: false): bigint | undefined;
+  #patientNumber(key: Uint8Array, add: boolean): bigint | undefined {
+    const n = this.#q.patientNumber.get(key);
+    if (n !== undefined) return integerOf(n, "patient number");
+    if (!add) return undefined;
+    return BigInt(this.#q.insertPatient.run(key).lastInsertRowid);
+  }
+
+  /**
+   * An entry row from its SQL row: the bytes decoded, the id recomputed from them and checked against its
+   * stored prefix, the patient key looked up, every field shape-checked.
+   */
+  #entry(raw: unknown): EntryRow | undefined {
+    if (raw === undefined) return undefined;
+    const row = raw as EntrySqlRow;
+    const seq = integerOf(row.seq, "entry seq");
+    const position = row.position === null ? null : integerOf(row.position, "entry position");
+    const status = position === null ? "rejected" : "accepted";
+    const reason = row.reason;
+    if (!(reason === null ? status === "accepted" : typeof reason === "string" && status === "rejected")) {
+      corrupt("entry reason");
+    }
+    const clinicalTime = row.clinical_time;
+    if (clinicalTime !== null && typeof clinicalTime !== "string") corrupt("entry clinical time");
+    let patient: Uint8Array | null = null;
+    if (row.patient !== null) {
+      integerOf(row.patient, "entry patient number");
+      if (row.patient_key === null)
+        corrupt(`entry patient: seq ${seq} names a patient number that is not stored`);
+      patient = bytesOf(row.patient_key, "patient key", HASH_BYTES);
+    }
+    const bytes = this.#decode(seq, row.bytes);
+    const id = nodeCrypto.sha256(bytes);
+    if (row.id_prefix !== prefixOf(id)) {
+      throw new LedgerError(
+        "STORE_CORRUPT",
+        `entry ${seq}: the stored id prefix does not match the SHA-256 of its bytes`,
+      );
+    }
+    return { seq, position, id, status, reason: reason as string | null, patient, clinicalTime, bytes };
   }
 
   #entries(rows: Iterable<unknown>): EntryRow[] {
     const out: EntryRow[] = [];
     let bytes = 0;
     for (const row of rows) {
-      const entry = entryOf(row as EntrySqlRow);
+      const entry = this.#entry(row)!;
       out.push(entry);
       bytes += entry.bytes.length;
       if (bytes >= MAX_READ_BYTES) break;
@@ -697,8 +868,21 @@ export class SqliteStore implements LedgerStore {
     if (typeof index !== "bigint" || index < 0n || index > MAX_STORE_INTEGER) return undefined;
     return this.#read(() => {
       const hash = this.#q.merkleGet.get(BigInt(level), index);
-      return hash === undefined ? undefined : bytesOf(hash, "Merkle node", HASH_BYTES);
+      if (hash !== undefined) return bytesOf(hash, "Merkle node", HASH_BYTES);
+      return level === 0 ? this.#leafHash(index) : undefined;
     });
+  }
+
+  /**
+   * The RFC 9162 leaf hash of the accepted entry at `position` (undefined when there is none): level-0
+   * nodes are not stored, since the store holds the entries they hash (docs/store.md).
+   */
+  #leafHash(position: bigint): Uint8Array | undefined {
+    const known = this.#leaves.get(position);
+    if (known !== undefined) return known.slice();
+    const row = this.#q.acceptedBytes.get(position) as unknown[] | undefined;
+    if (row === undefined) return undefined;
+    return leafHash(sha256, this.#decode(integerOf(row[0], "entry seq"), row[1]));
   }
 
   #merklePut(level: number, index: bigint, hash: Uint8Array): void {
@@ -712,30 +896,83 @@ export class SqliteStore implements LedgerStore {
       throw new LedgerError("MALFORMED_INPUT", `a node hash must be ${HASH_BYTES} bytes`);
     }
     this.#write(() => {
-      if (this.#q.merkleInsert.run(BigInt(level), index, hash).changes > 0) return;
-      const stored = this.#q.merkleGet.get(BigInt(level), index);
-      if (!bytesEqual(bytesOf(stored, "Merkle node", HASH_BYTES), hash)) {
+      // A leaf of an accepted entry is that entry's leaf hash already: nothing to store, only to compare.
+      const leaf =
+        level === 0 && this.#q.merkleGet.get(0n, index) === undefined ? this.#leafHash(index) : undefined;
+      if (leaf === undefined && this.#q.merkleInsert.run(BigInt(level), index, hash).changes > 0) return;
+      const stored = leaf ?? bytesOf(this.#q.merkleGet.get(BigInt(level), index), "Merkle node", HASH_BYTES);
+      if (!bytesEqual(stored, hash)) {
         throw new LedgerError("INCONSISTENT_TREE", `node (level ${level}, index ${index}) is already stored`);
       }
     });
   }
 
+  /**
+   * A node is stored under its hash's prefix, as its body or, for a leaf whose value is the chain head of
+   * an accepted entry, as (patient number, head entry's seq, length): the body is rebuilt from the entries
+   * (docs/store.md). Either is the node only if it hashes to the whole hash (a prefix shared by another
+   * node, one chance in 2^48 per pair, costs one more hash). A damaged row hashes to nothing asked for, so
+   * it reads as absent: the index then reports the node missing, and `medledger verify` names the
+   * checkpoint whose block wrote it.
+   */
   #indexGet(hash: Uint8Array): Uint8Array | undefined {
     if (!(hash instanceof Uint8Array) || hash.length !== HASH_BYTES) return undefined;
     return this.#read(() => {
-      const body = this.#q.indexGet.get(hash);
-      if (body === undefined) return undefined;
-      const bytes = bytesOf(body, "patient index node");
-      if (bytes.length !== LEAF_BODY_SIZE && bytes.length !== NODE_BODY_SIZE) corrupt("patient index node");
-      return bytes;
+      const prefix = prefixOf(hash);
+      for (const body of this.#q.indexGet.iterate(prefix)) {
+        const bytes = bytesOf(body, "patient index node");
+        if (bytes.length !== LEAF_BODY_SIZE && bytes.length !== NODE_BODY_SIZE) corrupt("patient index node");
+        if (bytesEqual(nodeCrypto.sha256(bytes), hash)) return bytes;
+      }
+      for (const row of this.#q.leafGet.iterate(prefix) as Iterable<unknown[]>) {
+        const length = integerOf(row[3], "patient index leaf length");
+        if (length > BigInt(Number.MAX_SAFE_INTEGER)) corrupt("patient index leaf length");
+        const body = new Uint8Array(LEAF_BODY_SIZE);
+        body[0] = MAP_LEAF_PREFIX;
+        body.set(bytesOf(row[0], "patient key", HASH_BYTES), 1);
+        const seq = integerOf(row[1], "entry seq");
+        const head = this.#recent.get(seq)?.id ?? nodeCrypto.sha256(this.#decode(seq, row[2]));
+        body.set(head, 1 + HASH_BYTES);
+        new DataView(body.buffer).setBigUint64(1 + 2 * HASH_BYTES, length);
+        if (bytesEqual(nodeCrypto.sha256(body), hash)) return body;
+      }
+      return undefined;
     });
   }
 
   #indexWrite(batch: IndexBatch): void {
     checkIndexBatch(batch);
     this.transaction(() => {
-      for (const { hash, body } of batch.nodes) this.#q.indexInsert.run(hash, body);
+      for (const { hash, body } of batch.nodes) {
+        const prefix = prefixOf(hash);
+        const leaf = this.#leafReference(body);
+        if (leaf === undefined) this.#q.indexInsert.run(prefix, body);
+        else this.#q.leafInsert.run(prefix, leaf.patient, leaf.head, leaf.length);
+      }
       this.#q.indexSetRoot.run(batch.root);
     });
+  }
+
+  /**
+   * How a leaf body can be stored by reference: 0x02 || patient key || head id || length, where the head is
+   * an accepted entry (met in this transaction, or found by its id prefix and checked). Undefined for any
+   * other body, which is stored as it is.
+   */
+  #leafReference(body: Uint8Array): { patient: bigint; head: bigint; length: bigint } | undefined {
+    if (body.length !== LEAF_BODY_SIZE || body[0] !== MAP_LEAF_PREFIX) return undefined;
+    const id = body.subarray(1 + HASH_BYTES, 1 + 2 * HASH_BYTES);
+    const length = new DataView(body.buffer, body.byteOffset, body.byteLength).getBigUint64(
+      1 + 2 * HASH_BYTES,
+    );
+    if (length < 1n || length > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+    let head = this.#acceptedSeqs.get(toHex(id));
+    if (head === undefined) {
+      for (const row of this.#q.acceptedByIdPrefix.iterate(prefixOf(id)) as Iterable<unknown[]>) {
+        const seq = integerOf(row[0], "entry seq");
+        if (bytesEqual(nodeCrypto.sha256(this.#decode(seq, row[1])), id)) head = seq;
+      }
+    }
+    if (head === undefined) return undefined;
+    return { patient: this.#patientNumber(body.slice(1, 1 + HASH_BYTES), true), head, length };
   }
 }

@@ -53,8 +53,8 @@ export const MAX_STORE_INTEGER = (1n << 63n) - 1n;
 /** Metadata keys the store itself owns; setMeta refuses them. */
 export const RESERVED_META_KEYS: readonly string[] = ["schema_version"];
 
-/** The schema version this build writes and reads. */
-export const SCHEMA_VERSION = 1;
+/** The schema version this build writes and reads (2: the compact SQLite schema, docs/store.md). */
+export const SCHEMA_VERSION = 2;
 
 /** One submission of the ordering engine's durable stream: its sequence number and its bytes. */
 export interface Submission {
@@ -104,7 +104,11 @@ export interface LedgerStore {
   /** Which adapter this is ("memory", "sqlite"), for logs and reports. */
   readonly kind: string;
 
-  /** Merkle log nodes: (level, index) -> 32-byte hash, immutable once written. */
+  /**
+   * Merkle log nodes: (level, index) -> 32-byte hash, immutable once written. The leaf (level 0) at an
+   * accepted position is that entry's RFC 9162 leaf hash, whether or not it was put: putting it is a no-op,
+   * putting another hash there INCONSISTENT_TREE (so an adapter need not store leaves it can recompute).
+   */
   readonly merkleNodes: MerkleNodeStore;
 
   /** Patient-index nodes, content-addressed, and the current index root. */

@@ -24,6 +24,7 @@ import {
   MAX_READ_BYTES,
   MAX_READ_LIMIT,
   MAX_STORE_INTEGER,
+  SCHEMA_VERSION,
 } from "../../src/store/types.ts";
 import type { EntryRow, LedgerStore, NewEntry } from "../../src/store/types.ts";
 
@@ -199,12 +200,12 @@ export function snapshot(
   };
 }
 
-/** An index node write with a valid size (the store does not check that hash = SHA-256(body)). */
+/** A content-addressed index node write: a well-sized body under its own SHA-256, as PatientIndex writes. */
 function indexNode(i: number): { hash: Uint8Array; body: Uint8Array } {
   const body = new Uint8Array(i % 3 === 0 ? LEAF_BODY_SIZE : NODE_BODY_SIZE);
   body[0] = i % 3 === 0 ? 2 : 3;
   body.set(labelled(`body-${i}`), 1);
-  return { hash: labelled(`node-${i}`), body };
+  return { hash: sha256(body), body };
 }
 
 /** Run the whole suite against one adapter. */
@@ -231,7 +232,7 @@ export function runStoreConformance(name: string, harness: StoreHarness): void {
         assert.equal(store.indexNodes.currentRoot(), undefined);
         assert.equal(store.indexNodes.get(labelled("x")), undefined);
         assert.deepEqual(store.listBlobs(null, 10), []);
-        assert.equal(store.getMeta("schema_version"), "1");
+        assert.equal(store.getMeta("schema_version"), String(SCHEMA_VERSION));
         assert.equal(store.getMeta("origin"), undefined);
         assert.equal(typeof store.kind, "string");
       });
@@ -573,6 +574,27 @@ export function runStoreConformance(name: string, harness: StoreHarness): void {
         });
         assert.deepEqual(reopened.consistencyProof(10n), reference.consistencyProof(10n));
       });
+
+      it("answers a leaf of an accepted entry with its RFC 9162 leaf hash, and refuses another hash there", () => {
+        const store = open();
+        const leaves = [text("leaf a"), text("leaf b"), text("leaf c")];
+        acceptAll(store, leaves.slice(0, 2));
+        // SHA-256(0x00 || entry), computed here independently of the store.
+        const leafOf = (bytes: Uint8Array) => sha256(Uint8Array.of(0, ...bytes));
+        assert.deepEqual(store.merkleNodes.get(0, 0n), leafOf(leaves[0]!));
+        assert.deepEqual(store.merkleNodes.get(0, 1n), leafOf(leaves[1]!));
+        assert.equal(store.merkleNodes.get(0, 2n), undefined);
+        store.merkleNodes.put(0, 1n, leafOf(leaves[1]!));
+        refuses(() => store.merkleNodes.put(0, 0n, labelled("not the leaf")), "INCONSISTENT_TREE");
+        // A leaf written before its entry is accepted is a stored node like any other.
+        store.merkleNodes.put(0, 2n, leafOf(leaves[2]!));
+        acceptAll(store, leaves.slice(2));
+        assert.deepEqual(store.merkleNodes.get(0, 2n), leafOf(leaves[2]!));
+        // A rejected entry has no leaf.
+        store.appendSubmissions([text("rejected")]);
+        store.putEntry(decide(store, { status: "rejected", reason: "BAD_SIGNATURE" }));
+        assert.equal(store.merkleNodes.get(0, 3n), undefined);
+      });
     });
 
     describe("patient index nodes", () => {
@@ -610,6 +632,8 @@ export function runStoreConformance(name: string, harness: StoreHarness): void {
         const good = indexNode(1);
         const bads: unknown[] = [
           { nodes: [good, { hash: labelled("bad"), body: new Uint8Array(64) }], root: good.hash },
+          // Not content-addressed: a store may keep only a prefix of the hash and recompute the rest.
+          { nodes: [good, { hash: labelled("bad"), body: indexNode(2).body }], root: good.hash },
           { nodes: [good, { hash: new Uint8Array(31), body: good.body }], root: good.hash },
           { nodes: [good, null], root: good.hash },
           { nodes: [good], root: new Uint8Array(31) },
@@ -619,6 +643,39 @@ export function runStoreConformance(name: string, harness: StoreHarness): void {
         for (const batch of bads) refuses(() => index.writeBatch(batch as never), "INVALID_ARGUMENT");
         assert.equal(index.get(good.hash), undefined);
         assert.equal(index.currentRoot(), undefined);
+      });
+
+      it("gives back leaves whose value is the chain head of an accepted entry, across a reopen", () => {
+        let store = open();
+        const patient = labelled("patient p");
+        const rows = acceptAll(store, [text("enrol p"), text("record p")], patient);
+        // A leaf as PatientIndex writes it: 0x02 || key || head id || length (big-endian 64 bits).
+        const leafFor = (head: Uint8Array, length: number) => {
+          const body = new Uint8Array(LEAF_BODY_SIZE);
+          body[0] = 2;
+          body.set(patient, 1);
+          body.set(head, 33);
+          new DataView(body.buffer).setBigUint64(65, BigInt(length));
+          return { hash: sha256(body), body };
+        };
+        const first = leafFor(rows[0]!.id, 1);
+        const second = leafFor(rows[1]!.id, 2);
+        const stray = leafFor(labelled("no such entry"), 3);
+        store.indexNodes.writeBatch({ nodes: [first], root: first.hash });
+        store.transaction(() => {
+          const more = acceptAll(store, [text("another p")], patient);
+          const third = leafFor(more[0]!.id, 3);
+          store.indexNodes.writeBatch({ nodes: [second, third, stray, second], root: third.hash });
+          assert.deepEqual(store.indexNodes.get(third.hash), third.body);
+        });
+        for (const node of [first, second, stray])
+          assert.deepEqual(store.indexNodes.get(node.hash), node.body);
+        if (harness.reopen !== undefined) {
+          store = harness.reopen(store);
+          for (const node of [first, second, stray])
+            assert.deepEqual(store.indexNodes.get(node.hash), node.body);
+        }
+        assert.equal(store.indexNodes.get(leafFor(rows[1]!.id, 7).hash), undefined);
       });
 
       it("carries the real PatientIndex: same roots as over the memory index store", () => {
@@ -749,7 +806,7 @@ export function runStoreConformance(name: string, harness: StoreHarness): void {
         refuses(() => store.setMeta("k", "\udc00"), "INVALID_STRING");
         refuses(() => store.setMeta("k", 1 as unknown as string), "INVALID_ARGUMENT");
         assert.equal(store.getMeta("k"), undefined);
-        assert.equal(store.getMeta("schema_version"), "1");
+        assert.equal(store.getMeta("schema_version"), String(SCHEMA_VERSION));
       });
     });
 

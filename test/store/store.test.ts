@@ -106,7 +106,10 @@ describe("sqlite specifics", () => {
     try {
       assert.equal(raw.pragma("application_id", { simple: true }), SQLITE_APPLICATION_ID);
       assert.deepEqual(raw.prepare("SELECT version, name FROM migrations").all(), [
-        { version: 1, name: "initial schema" },
+        {
+          version: 2,
+          name: "compact schema: encoded entry bytes, hash prefixes, numbered patients, derived leaves",
+        },
       ]);
       assert.equal(raw.pragma("integrity_check", { simple: true }), "ok");
     } finally {
@@ -131,9 +134,28 @@ describe("sqlite specifics", () => {
     const newer = join(dir, "newer.db");
     openSqliteStore(newer).close();
     const raw = new Database(newer);
-    raw.prepare("INSERT INTO migrations (version, name, applied_at) VALUES (2, 'future', 'then')").run();
+    raw.prepare("INSERT INTO migrations (version, name, applied_at) VALUES (3, 'future', 'then')").run();
     raw.close();
     refuses(() => openSqliteStore(newer), "UNSUPPORTED_VERSION");
+  });
+
+  it("refuses a schema 1 file (written before the compact schema) with a message saying what to do", () => {
+    const older = join(dir, "older.db");
+    openSqliteStore(older).close();
+    const raw = new Database(older);
+    raw.exec("DELETE FROM migrations");
+    raw
+      .prepare("INSERT INTO migrations (version, name, applied_at) VALUES (1, 'initial schema', 'then')")
+      .run();
+    raw.close();
+    assert.throws(
+      () => openSqliteStore(older),
+      (err: unknown) =>
+        isLedgerError(err) &&
+        err.code === "UNSUPPORTED_VERSION" &&
+        /schema version 1, written by an earlier build/.test(err.message) &&
+        /does not upgrade it in place/.test(err.message),
+    );
   });
 
   it("reports a row damaged on disk as STORE_CORRUPT instead of handing it out", () => {
@@ -149,13 +171,13 @@ describe("sqlite specifics", () => {
       patient: null,
       clinicalTime: null,
     });
-    store.merkleNodes.put(0, 0n, labelled("leaf"));
+    store.merkleNodes.put(1, 0n, labelled("node"));
     store.indexNodes.writeBatch({ nodes: [], root: labelled("root") });
     store.close();
     const raw = new Database(path);
     // Writes that the schema's CHECK constraints forbid, as a bit flip on disk would make them.
     raw.pragma("ignore_check_constraints = ON");
-    raw.exec("UPDATE entries SET id = x'00'");
+    raw.exec("UPDATE entries SET id_prefix = id_prefix + 1");
     raw.exec("UPDATE merkle_nodes SET hash = x'0102'");
     raw.exec("UPDATE index_root SET root = x'00'");
     raw.close();
@@ -163,14 +185,99 @@ describe("sqlite specifics", () => {
     try {
       refuses(() => damaged.entryBySeq(0n), "STORE_CORRUPT");
       refuses(() => damaged.readEntries(0n, 10), "STORE_CORRUPT");
-      refuses(() => damaged.merkleNodes.get(0, 0n), "STORE_CORRUPT");
+      // Ids are found by their stored prefix: a damaged prefix hides the entry from lookups by id (reading
+      // the row, as `medledger verify` does, reports it).
+      assert.equal(damaged.entryById(sha256(text("entry"))), undefined);
+      refuses(() => damaged.merkleNodes.get(1, 0n), "STORE_CORRUPT");
       refuses(() => damaged.indexNodes.currentRoot(), "STORE_CORRUPT");
       assert.deepEqual(damaged.readSubmissions(0n, 1)[0]?.bytes, text("entry"));
     } finally {
       damaged.close();
     }
   });
+
+  it("reports damaged entry bytes, patient keys and index nodes, naming what is wrong", () => {
+    const path = join(dir, "damaged-bytes.db");
+    const store = openSqliteStore(path);
+    const genesis = text(`{"body":{"key":"${"ab".repeat(32)}"},"kind":"genesis"}`);
+    const entry = text(`{"body":{"key":"${"ab".repeat(32)}","patient":"${"cd".repeat(16)}"},"kind":"x"}`);
+    store.appendSubmissions([genesis, entry]);
+    const patient = labelled("patient");
+    store.transaction(() => {
+      store.putEntry({ ...accepted(0n, genesis), patient: null });
+      store.putEntry({ ...accepted(1n, entry), patient });
+    });
+    const leaf = new Uint8Array(73).fill(2);
+    store.indexNodes.writeBatch({ nodes: [{ hash: sha256(leaf), body: leaf }], root: sha256(leaf) });
+    assert.deepEqual(store.entryBySeq(1n)?.bytes, entry);
+    store.close();
+
+    // 1. One byte of submission 1 flipped: its CRC-32 no longer matches; submission 0 still reads.
+    const raw = new Database(path);
+    raw.pragma("ignore_check_constraints = ON");
+    const stored = Buffer.from(
+      raw.prepare("SELECT bytes FROM submissions WHERE seq = 1").pluck().get() as Buffer,
+    );
+    stored[stored.length - 3] = stored[stored.length - 3]! ^ 0x20;
+    raw.prepare("UPDATE submissions SET bytes = ? WHERE seq = 1").run(stored);
+    // 2. The patient's key changed, and a patient-index node's body changed.
+    raw.exec("UPDATE patients SET key = x'00'");
+    raw.exec("UPDATE index_nodes SET body = zeroblob(73)");
+    raw.close();
+    const damaged = openSqliteStore(path);
+    try {
+      assert.deepEqual(damaged.readSubmissions(0n, 1)[0]?.bytes, genesis);
+      assert.throws(
+        () => damaged.readSubmissions(1n, 1),
+        (err: unknown) =>
+          isLedgerError(err) &&
+          err.code === "STORE_CORRUPT" &&
+          /^submission 1: stored entry bytes are damaged: their CRC-32 does not match$/.test(err.message),
+      );
+      assert.throws(
+        () => damaged.entryBySeq(1n),
+        (err: unknown) =>
+          isLedgerError(err) && err.code === "STORE_CORRUPT" && /patient key/.test(err.message),
+      );
+      // The patient's key is no longer the one stored: its chain is not found under it.
+      assert.equal(damaged.patientHead(patient), undefined);
+      // A damaged node hashes to nothing asked for: it reads as absent, and the index reports it missing.
+      assert.equal(damaged.indexNodes.get(sha256(leaf)), undefined);
+    } finally {
+      damaged.close();
+    }
+
+    // 3. Submission 0 damaged: every later submission refers to its values, and says so.
+    const raw2 = new Database(path);
+    raw2.exec("UPDATE submissions SET bytes = x'00000000000041' WHERE seq = 0");
+    raw2.close();
+    const noGenesis = openSqliteStore(path);
+    try {
+      assert.throws(
+        () => noGenesis.readSubmissions(1n, 1),
+        (err: unknown) =>
+          isLedgerError(err) &&
+          err.code === "STORE_CORRUPT" &&
+          /submission 0, whose values later submissions use, cannot be decoded/.test(err.message),
+      );
+    } finally {
+      noGenesis.close();
+    }
+  });
 });
+
+/** An accepted entry row for submission `seq` with these bytes, at position `seq`. */
+function accepted(seq: bigint, bytes: Uint8Array): NewEntry {
+  return {
+    seq,
+    position: seq,
+    id: sha256(bytes),
+    status: "accepted",
+    reason: null,
+    patient: null,
+    clinicalTime: null,
+  };
+}
 
 // ---------------------------------------------------------------------------------------------------------
 // Differential property test: the memory store is the reference, SQLite must be indistinguishable from it.
@@ -199,7 +306,7 @@ const MERKLE_INDICES = [0n, 1n, 2n ** 33n, MAX_INDEX()];
 const INDEX_NODES = Array.from({ length: 6 }, (_, i) => {
   const body = new Uint8Array(i % 2 === 0 ? 73 : 65);
   body.set(labelled(`index body ${i}`), 1);
-  return { hash: labelled(`index node ${i}`), body };
+  return { hash: sha256(body), body };
 });
 
 function MAX_INDEX(): bigint {

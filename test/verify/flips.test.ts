@@ -1,8 +1,9 @@
 /**
  * `medledger verify` against tampering: a node folder is built, then, many times, a fresh copy of it gets
- * exactly one byte changed in one BLOB or TEXT value of its database (through SQL, so the file stays a
- * valid SQLite database and only the value changes): submission bytes, every field of an entry row, Merkle
- * nodes, patient-index nodes and root, checkpoint notes, blobs and their keys, the log's metadata. Every
+ * exactly one byte changed in one value of its database (through SQL, so the file stays a valid SQLite
+ * database and only the value changes; an integer is changed in one byte of its 8-byte form): submission
+ * bytes (stored encoded, with a CRC), every field of an entry row, patient keys, Merkle nodes, patient-index
+ * nodes (prefix and body) and root, checkpoint notes, blobs and their keys, the log's metadata. Every
  * flip must make the audit fail, name the place that is wrong, and never throw. Most flips hit a folder
  * built from the contract (test/verify/fixture.ts, with rejected entries, an amendment, a grant and an
  * erasure); one per table and column hits a folder made by the node's own `node init` and `node seed`.
@@ -39,10 +40,13 @@ function prng(seed: number): (n: number) => number {
 interface Target {
   readonly table: string;
   readonly column: string;
-  readonly text: boolean;
+  /** How the value is held: TEXT and BLOB values get a byte flipped, INTEGER ones a byte of their 8 bytes. */
+  readonly type: "text" | "blob" | "integer";
   /** The columns that identify a row (its primary key). */
   readonly key: readonly string[];
   readonly where?: string;
+  /** SQL giving, for the row's key values, the seq where the audit must report the fault (when not in the row). */
+  readonly firstSeq?: string;
   /** The fault the audit must report for a flip in this row. */
   readonly expect: (row: Record<string, unknown>) => {
     kind: FailureKind;
@@ -56,13 +60,20 @@ const bySeq = (row: Record<string, unknown>) => ({
 });
 
 const TARGETS: readonly Target[] = [
-  { table: "submissions", column: "bytes", text: false, key: ["seq"], expect: bySeq },
-  { table: "entries", column: "id", text: false, key: ["seq"], expect: bySeq },
-  { table: "entries", column: "status", text: true, key: ["seq"], expect: bySeq },
+  { table: "submissions", column: "bytes", type: "blob", key: ["seq"], expect: bySeq },
+  { table: "entries", column: "id_prefix", type: "integer", key: ["seq"], expect: bySeq },
+  {
+    table: "entries",
+    column: "position",
+    type: "integer",
+    key: ["seq"],
+    where: "position IS NOT NULL",
+    expect: bySeq,
+  },
   {
     table: "entries",
     column: "reason",
-    text: true,
+    type: "text",
     key: ["seq"],
     where: "reason IS NOT NULL",
     expect: bySeq,
@@ -70,7 +81,7 @@ const TARGETS: readonly Target[] = [
   {
     table: "entries",
     column: "patient",
-    text: false,
+    type: "integer",
     key: ["seq"],
     where: "patient IS NOT NULL",
     expect: bySeq,
@@ -78,15 +89,24 @@ const TARGETS: readonly Target[] = [
   {
     table: "entries",
     column: "clinical_time",
-    text: true,
+    type: "text",
     key: ["seq"],
     where: "clinical_time IS NOT NULL",
     expect: bySeq,
   },
   {
+    // A patient's key is read with every entry about the patient: the first of them (the enrolment) fails.
+    table: "patients",
+    column: "key",
+    type: "blob",
+    key: ["n"],
+    firstSeq: "SELECT min(seq) FROM entries WHERE patient = ?",
+    expect: (row) => ({ kind: "seq", check: (f) => f.seq === Number(row.firstSeq) }),
+  },
+  {
     table: "merkle_nodes",
     column: "hash",
-    text: false,
+    type: "blob",
     key: ["level", "idx"],
     // A node of level L at index i is first wrong where it is completed: the leaf range starting at i * 2^L.
     expect: (row) => ({
@@ -96,32 +116,45 @@ const TARGETS: readonly Target[] = [
   },
   {
     table: "index_nodes",
-    column: "hash",
-    text: false,
-    key: ["hash"],
+    column: "prefix",
+    type: "integer",
+    key: ["prefix", "body"],
     expect: () => ({ kind: "checkpoint" }),
   },
   {
     table: "index_nodes",
     column: "body",
-    text: false,
-    key: ["hash"],
+    type: "blob",
+    key: ["prefix", "body"],
     expect: () => ({ kind: "checkpoint" }),
   },
-  { table: "index_root", column: "root", text: false, key: ["singleton"], expect: () => ({ kind: "store" }) },
+  ...(["prefix", "patient", "head", "length"] as const).map((column): Target => ({
+    table: "index_leaves",
+    column,
+    type: "integer",
+    key: ["prefix", "patient", "head", "length"],
+    expect: () => ({ kind: "checkpoint" }),
+  })),
+  {
+    table: "index_root",
+    column: "root",
+    type: "blob",
+    key: ["singleton"],
+    expect: () => ({ kind: "store" }),
+  },
   {
     table: "checkpoints",
     column: "note",
-    text: true,
+    type: "text",
     key: ["size"],
     expect: (row) => ({ kind: "checkpoint", check: (f) => f.size === Number(row.size) }),
   },
-  { table: "blobs", column: "hash", text: false, key: ["hash"], expect: () => ({ kind: "blob" }) },
-  { table: "blobs", column: "bytes", text: false, key: ["hash"], expect: () => ({ kind: "blob" }) },
+  { table: "blobs", column: "hash", type: "blob", key: ["hash"], expect: () => ({ kind: "blob" }) },
+  { table: "blobs", column: "bytes", type: "blob", key: ["hash"], expect: () => ({ kind: "blob" }) },
   {
     table: "meta",
     column: "value",
-    text: true,
+    type: "text",
     key: ["key"],
     where: "key IN ('origin', 'log_vkey')",
     expect: () => ({ kind: "store" }),
@@ -144,23 +177,55 @@ function flip(
     db.pragma("ignore_check_constraints = ON");
     db.pragma("foreign_keys = OFF");
     const keys = target.key.join(", ");
+    const value = target.type === "integer" ? target.column : `CAST(${target.column} AS BLOB)`;
     const rows = db
       .prepare(
-        `SELECT ${keys}, CAST(${target.column} AS BLOB) AS v FROM ${target.table}` +
+        `SELECT ${keys}, ${value} AS v FROM ${target.table}` +
           `${target.where === undefined ? "" : ` WHERE ${target.where}`} ORDER BY ${keys}`,
       )
       .all() as Record<string, unknown>[];
     if (rows.length === 0) return undefined;
     const row = rows[rand(rows.length)]!;
-    const value = Buffer.from(row.v as Uint8Array);
-    const at = rand(value.length);
-    value[at] = value[at]! ^ (1 + rand(255));
-    const set = target.text ? "CAST(? AS TEXT)" : "?";
+    if (target.firstSeq !== undefined) {
+      row.firstSeq = db
+        .prepare(target.firstSeq)
+        .pluck()
+        .get(...target.key.map((k) => row[k]));
+    }
     const match = target.key.map((k) => `${k} = ?`).join(" AND ");
-    const info = db
-      .prepare(`UPDATE ${target.table} SET ${target.column} = ${set} WHERE ${match}`)
-      .run(value, ...target.key.map((k) => row[k]));
-    assert.equal(info.changes, 1);
+    const where = target.key.map((k) => row[k]);
+    let at = 0;
+    // A flipped integer may collide with a unique one (a position): flip another byte then.
+    for (let attempt = 0; ; attempt++) {
+      let flipped: unknown;
+      if (target.type === "integer") {
+        const bytes = Buffer.alloc(8);
+        bytes.writeBigInt64BE(row.v as bigint);
+        at = rand(8);
+        bytes[at] = bytes[at]! ^ (1 + rand(255));
+        flipped = bytes.readBigInt64BE();
+      } else {
+        const bytes = Buffer.from(row.v as Uint8Array);
+        at = rand(bytes.length);
+        bytes[at] = bytes[at]! ^ (1 + rand(255));
+        flipped = bytes;
+      }
+      const set = target.type === "text" ? "CAST(? AS TEXT)" : "?";
+      try {
+        const info = db
+          .prepare(`UPDATE ${target.table} SET ${target.column} = ${set} WHERE ${match}`)
+          .run(flipped, ...where);
+        assert.equal(info.changes, 1);
+        break;
+      } catch (err) {
+        if (
+          !(err instanceof Database.SqliteError && err.code.startsWith("SQLITE_CONSTRAINT")) ||
+          attempt > 20
+        ) {
+          throw err;
+        }
+      }
+    }
     const id = target.key.map(
       (k) => `${k}=${Buffer.isBuffer(row[k]) ? row[k].toString("hex").slice(0, 12) : String(row[k])}`,
     );

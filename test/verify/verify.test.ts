@@ -15,6 +15,12 @@ import Database from "better-sqlite3";
 import { toHex, utf8 } from "../../src/core/encoding/bytes.ts";
 import { generateNoteKey } from "../../src/core/note/signed-note.ts";
 import { nodeCrypto } from "../../src/platform/node-crypto.ts";
+import {
+  EMPTY_DICTIONARY,
+  decodeEntryBytes,
+  encodeEntryBytes,
+  entryDictionary,
+} from "../../src/store/entry-codec.ts";
 import { openStore } from "../../src/store/index.ts";
 import { auditStore } from "../../src/verify/audit.ts";
 import { verifyNodeFolder } from "../../src/verify/node-folder.ts";
@@ -201,16 +207,24 @@ describe("medledger verify", () => {
     // Change a record's month in its submission and recompute the row's id: the signatures no longer verify.
     const dir = copy();
     let seq = -1n;
+    // The store keeps entry bytes encoded (src/store/entry-codec.ts, a published format): someone holding
+    // the file decodes, edits and encodes again, and sets the id's stored prefix.
     tamper(dir, (db) => {
       const rows = db.prepare("SELECT seq, bytes FROM submissions ORDER BY seq").all() as {
         seq: bigint;
         bytes: Buffer;
       }[];
-      const row = rows.find((r) => r.bytes.toString("utf8").includes('"month":"2026-01"'))!;
+      const dictionary = entryDictionary(decodeEntryBytes(rows[0]!.bytes, EMPTY_DICTIONARY));
+      const text = (r: { bytes: Buffer }) => Buffer.from(decodeEntryBytes(r.bytes, dictionary)).toString();
+      const row = rows.slice(1).find((r) => text(r).includes('"month":"2026-01"'))!;
       seq = row.seq;
-      const bytes = utf8(row.bytes.toString("utf8").replace('"month":"2026-01"', '"month":"2025-01"'));
-      db.prepare("UPDATE submissions SET bytes = ? WHERE seq = ?").run(bytes, seq);
-      db.prepare("UPDATE entries SET id = ? WHERE seq = ?").run(nodeCrypto.sha256(bytes), seq);
+      const bytes = utf8(text(row).replace('"month":"2026-01"', '"month":"2025-01"'));
+      db.prepare("UPDATE submissions SET bytes = ? WHERE seq = ?").run(
+        encodeEntryBytes(bytes, dictionary),
+        seq,
+      );
+      const prefix = BigInt(Buffer.from(nodeCrypto.sha256(bytes)).readIntBE(0, 6));
+      db.prepare("UPDATE entries SET id_prefix = ? WHERE seq = ?").run(prefix, seq);
     });
     const report = await verifyNodeFolder({ dir, crypto: nodeCrypto, threads: 0 });
     assert.equal(report.failure?.kind, "seq");
@@ -222,7 +236,7 @@ describe("medledger verify", () => {
     const relabel = copy();
     tamper(relabel, (db) => {
       db.pragma("ignore_check_constraints = ON");
-      db.prepare("UPDATE entries SET status = 'accepted', reason = NULL, position = 999 WHERE seq = 3").run();
+      db.prepare("UPDATE entries SET reason = NULL, position = 999 WHERE seq = 3").run();
     });
     const relabelled = await verifyNodeFolder({ dir: relabel, crypto: nodeCrypto, threads: 0 });
     assert.deepEqual([relabelled.failure?.seq, relabelled.failure?.check], [3, "entry-verdict"]);
