@@ -36,7 +36,7 @@ import {
   type TrustState,
 } from "../sdk/index.ts";
 import { CliError } from "./io.ts";
-import { DEFAULT_PORT } from "./node.ts";
+import { DEFAULT_PORT, untilSignal } from "./node.ts";
 import { DEFAULT_MRN_SYSTEM } from "./patient.ts";
 import { EXIT_USAGE, reportError, type CliContext } from "./report.ts";
 import { TRUST_SUFFIX, bigintsAsStrings, formatTrustFile, progressBar, writeFileAtomic } from "./session.ts";
@@ -166,23 +166,6 @@ export function demoPng(size = 64): Uint8Array {
 // ------------------------------------------------------------------------------------------------------
 // The demo
 // ------------------------------------------------------------------------------------------------------
-
-/** Until SIGTERM or SIGINT (the server keeps the loop alive meanwhile; a timer makes sure of it). */
-function untilSignal(): Promise<string> {
-  return new Promise((done) => {
-    const keepAlive = setInterval(() => undefined, 2 ** 30);
-    const stop = (signal: string): void => {
-      clearInterval(keepAlive);
-      process.off("SIGTERM", onTerm);
-      process.off("SIGINT", onInt);
-      done(signal);
-    };
-    const onTerm = (): void => stop("SIGTERM");
-    const onInt = (): void => stop("SIGINT");
-    process.on("SIGTERM", onTerm);
-    process.on("SIGINT", onInt);
-  });
-}
 
 /** The demo folder: the one given (new or empty), or a fresh temporary one. */
 async function demoFolder(data: string | undefined): Promise<string> {

@@ -79,8 +79,8 @@ async function initCommand(ctx: CliContext, opts: InitOptions): Promise<void> {
   );
 }
 
-/** Run until SIGTERM or SIGINT; the node keeps processing submissions meanwhile. */
-function untilSignal(): Promise<string> {
+/** Run until SIGTERM or SIGINT; the node (and the demo) keep serving meanwhile. */
+export function untilSignal(): Promise<string> {
   return new Promise((done) => {
     // A timer keeps the event loop alive even while the HTTP server has no connection.
     const keepAlive = setInterval(() => undefined, 2 ** 30);
