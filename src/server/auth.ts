@@ -55,10 +55,18 @@ export interface IncomingRequest {
   readonly body?: Uint8Array | undefined;
 }
 
+/** Most decoded signing keys the authenticator keeps (orgs and recently active patients). */
+const KEY_ARRAYS_MAX = 10_000;
+
 /** Resolves keyids against the node's current state and verifies requests. */
 export class Authenticator {
   readonly #node: LedgerNode;
   readonly #verifier: RequestVerifier;
+  /**
+   * One decoded array per signing key, so the crypto suite's key cache (keyed by array identity) hits
+   * instead of importing the key on every request. Bounded: cleared when it grows past KEY_ARRAYS_MAX.
+   */
+  readonly #keyArrays = new Map<string, Uint8Array>();
 
   constructor(options: AuthOptions) {
     this.#node = options.node;
@@ -67,13 +75,23 @@ export class Authenticator {
       clock: options.clock,
       resolveKey: (keyid) => {
         const caller = this.resolve(keyid);
-        return caller === undefined ? undefined : fromHex(caller.signKey);
+        return caller === undefined ? undefined : this.#keyArray(caller.signKey);
       },
       skewSeconds: options.skewSeconds,
       replayCache: new ReplayCache(options.replayCacheEntries),
       ...(options.authorities === undefined ? {} : { authorities: options.authorities }),
       ...(options.notBefore === undefined ? {} : { notBefore: options.notBefore }),
     });
+  }
+
+  #keyArray(hex: string): Uint8Array {
+    let key = this.#keyArrays.get(hex);
+    if (key === undefined) {
+      if (this.#keyArrays.size >= KEY_ARRAYS_MAX) this.#keyArrays.clear();
+      key = fromHex(hex);
+      this.#keyArrays.set(hex, key);
+    }
+    return key;
   }
 
   /** The caller a keyid names in the current state, or undefined. */
